@@ -1,0 +1,206 @@
+// Package fastpath runs the per-core poll loops that move frames between a
+// NIC queue and the stack. Each Core owns one nic.Queue and runs on its own
+// locked OS thread: it receives a batch, hands every frame to its Handler,
+// sends what the handler produced in one batch, and, when there is no work,
+// spins briefly before blocking on the queue and a doorbell.
+package fastpath
+
+import (
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gotas/nic"
+)
+
+// BatchSize is how many frames one loop iteration receives at most.
+const BatchSize = 32
+
+// Handler processes received frames. It may write replies into tx.
+type Handler interface {
+	HandleFrame(frame []byte, tx *TxBatch)
+}
+
+// TxBatch collects frames to send at the end of a loop iteration, in
+// buffers allocated once.
+type TxBatch struct {
+	bufs   [][]byte
+	frames [][]byte
+}
+
+// NewTxBatch makes a batch of n MaxFrame-sized buffers.
+func NewTxBatch(n int) *TxBatch {
+	t := &TxBatch{bufs: make([][]byte, n), frames: make([][]byte, 0, n)}
+	for i := range t.bufs {
+		t.bufs[i] = make([]byte, nic.MaxFrame)
+	}
+	return t
+}
+
+// Next returns a MaxFrame-sized buffer to build a frame in, or nil when the
+// batch is full. The frame is queued by Commit.
+func (t *TxBatch) Next() []byte {
+	if len(t.frames) == len(t.bufs) {
+		return nil
+	}
+	return t.bufs[len(t.frames)]
+}
+
+// Commit queues the first n bytes of the buffer Next returned.
+func (t *TxBatch) Commit(n int) {
+	i := len(t.frames)
+	t.frames = append(t.frames, t.bufs[i][:n])
+}
+
+// Frames are the queued frames.
+func (t *TxBatch) Frames() [][]byte { return t.frames }
+
+// Reset empties the batch.
+func (t *TxBatch) Reset() { t.frames = t.frames[:0] }
+
+// Len is the number of frames queued.
+func (t *TxBatch) Len() int { return len(t.frames) }
+
+// Config tunes a Core.
+type Config struct {
+	// BusyPoll never blocks (--fp-no-ints): lowest latency, one core burnt.
+	BusyPoll bool
+	// SpinBeforeBlock is how long an idle loop keeps polling before it
+	// blocks; blocking costs a wakeup of tens of microseconds.
+	SpinBeforeBlock time.Duration
+	// CPU pins the loop's thread to one CPU when >= 0.
+	CPU int
+}
+
+// Stats counts what a Core did.
+type Stats struct {
+	Iterations, Sleeps, Wakeups uint64
+	// TxRetryDropped counts frames dropped after the queue stayed full.
+	TxRetryDropped uint64
+}
+
+// Core is one fast-path poll loop.
+type Core struct {
+	q       nic.Queue
+	h       Handler
+	cfg     Config
+	rx      [][]byte
+	tx      *TxBatch
+	stopped atomic.Bool
+	wakeFD  int
+
+	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
+}
+
+// NewCore makes a loop over q; Run starts it.
+func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SpinBeforeBlock == 0 {
+		cfg.SpinBeforeBlock = 50 * time.Microsecond
+	}
+	return &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), wakeFD: fd}, nil
+}
+
+// Doorbell is an eventfd that wakes a blocked loop when written.
+func (c *Core) Doorbell() int { return c.wakeFD }
+
+// Stop makes Run return after its current iteration.
+func (c *Core) Stop() {
+	c.stopped.Store(true)
+	var one = [8]byte{1}
+	unix.Write(c.wakeFD, one[:])
+}
+
+// Close releases the doorbell; call it after Run has returned.
+func (c *Core) Close() error { return unix.Close(c.wakeFD) }
+
+// Stats reads the loop's counters.
+func (c *Core) Stats() Stats {
+	return Stats{Iterations: c.iterations.Load(), Sleeps: c.sleeps.Load(),
+		Wakeups: c.wakeups.Load(), TxRetryDropped: c.txRetryDropped.Load()}
+}
+
+// Run polls until Stop. It locks its goroutine to an OS thread so the loop
+// keeps its CPU and its cache.
+func (c *Core) Run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if c.cfg.CPU >= 0 {
+		var set unix.CPUSet
+		set.Set(c.cfg.CPU)
+		_ = unix.SchedSetaffinity(0, &set) // best effort: containers may forbid it
+	}
+	idleSince := time.Time{}
+	for !c.stopped.Load() {
+		worked, err := c.poll()
+		if err != nil {
+			return err
+		}
+		if worked || c.cfg.BusyPoll {
+			idleSince = time.Time{}
+			continue
+		}
+		if idleSince.IsZero() {
+			idleSince = time.Now()
+			continue
+		}
+		if time.Since(idleSince) < c.cfg.SpinBeforeBlock {
+			continue
+		}
+		c.sleeps.Add(1)
+		// Level-triggered: a frame that arrived after the last poll keeps
+		// the queue's fd readable, so no wakeup is lost.
+		if _, err := nic.Wait(c.q, 100*time.Millisecond, c.wakeFD); err != nil {
+			return err
+		}
+		c.drainDoorbell()
+		c.wakeups.Add(1)
+		idleSince = time.Time{}
+	}
+	return nil
+}
+
+func (c *Core) drainDoorbell() {
+	var buf [8]byte
+	unix.Read(c.wakeFD, buf[:])
+}
+
+// poll runs one iteration: receive a batch, handle it, send the replies.
+func (c *Core) poll() (bool, error) {
+	c.iterations.Add(1)
+	n, err := c.q.Recv(c.rx)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range c.rx[:n] {
+		c.h.HandleFrame(f, c.tx)
+		if c.tx.Len() == len(c.tx.bufs) {
+			c.flush()
+		}
+	}
+	c.flush()
+	return n > 0, nil
+}
+
+// flush sends the batch; a queue that stays full for a few tries loses the
+// rest, counted, rather than stalling receive.
+func (c *Core) flush() {
+	frames := c.tx.frames
+	for tries := 0; len(frames) > 0 && tries < 64; tries++ {
+		n, err := c.q.Send(frames)
+		if errors.Is(err, nic.ErrClosed) {
+			break
+		}
+		frames = frames[n:]
+	}
+	if len(frames) > 0 {
+		c.txRetryDropped.Add(uint64(len(frames)))
+	}
+	c.tx.Reset()
+}

@@ -1,0 +1,226 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stack is what a workload runs on: the Linux kernel through package net,
+// or gotas through its embedded API. Both give standard net types.
+type Stack interface {
+	Listen(addr string) (net.Listener, error)
+	DialContext(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// Linux is the kernel's TCP stack.
+type Linux struct{}
+
+// Listen listens on a TCP address.
+func (Linux) Listen(addr string) (net.Listener, error) { return net.Listen("tcp4", addr) }
+
+// DialContext connects to a TCP address.
+func (Linux) DialContext(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp4", addr)
+}
+
+// EchoServer echoes fixed-size messages back on every accepted connection,
+// as TAS's micro_rpc echoserver does: read msgSize bytes, write them back.
+// It returns when ln is closed.
+func EchoServer(ln net.Listener, msgSize int) error {
+	if msgSize < 1 {
+		return fmt.Errorf("message size %d: want at least 1", msgSize)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			if tc, ok := c.(interface{ SetNoDelay(bool) error }); ok {
+				tc.SetNoDelay(true)
+			}
+			buf := make([]byte, msgSize)
+			for {
+				if _, err := io.ReadFull(c, buf); err != nil {
+					return
+				}
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// EchoConfig describes a closed-loop echo client run.
+type EchoConfig struct {
+	Addr     string
+	MsgSize  int
+	Conns    int
+	Pending  int // messages in flight per connection
+	Duration time.Duration
+	Warmup   time.Duration // excluded from the results
+}
+
+// EchoResult is what an echo client run measured.
+type EchoResult struct {
+	Requests      uint64        `json:"requests"`
+	Elapsed       time.Duration `json:"-"`
+	ThroughputRPS float64       `json:"throughput_rps"`
+	MeanUs        float64       `json:"mean_us"`
+	P50Us         float64       `json:"p50_us"`
+	P99Us         float64       `json:"p99_us"`
+	P999Us        float64       `json:"p999_us"`
+	// CPUUsPerReq is busy CPU time of the whole machine (all processes,
+	// kernel included) per request, from /proc/stat.
+	CPUUsPerReq float64 `json:"cpu_us_per_req"`
+	Conns       int     `json:"conns"`
+	MsgSize     int     `json:"msg_size"`
+	Pending     int     `json:"pending"`
+	Errors      uint64  `json:"errors"`
+}
+
+// RunEchoClient drives cfg.Conns connections, each keeping cfg.Pending
+// messages in flight, for the warm-up plus cfg.Duration, and measures
+// round-trip latency per message and total throughput.
+func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, error) {
+	if cfg.MsgSize < 1 || cfg.Conns < 1 || cfg.Pending < 1 || cfg.Duration <= 0 {
+		return EchoResult{}, fmt.Errorf("echo client: msg size, conns, pending and duration must be positive")
+	}
+	conns := make([]net.Conn, 0, cfg.Conns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < cfg.Conns; i++ {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := st.DialContext(dctx, cfg.Addr)
+		cancel()
+		if err != nil {
+			return EchoResult{}, fmt.Errorf("connection %d of %d: %w", i+1, cfg.Conns, err)
+		}
+		if tc, ok := c.(interface{ SetNoDelay(bool) error }); ok {
+			tc.SetNoDelay(true)
+		}
+		conns = append(conns, c)
+	}
+
+	var measuring atomic.Bool
+	var stop atomic.Bool
+	var errs atomic.Uint64
+	hists := make([]Histogram, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := echoLoop(c, cfg, &hists[i], &measuring, &stop); err != nil && !stop.Load() {
+				errs.Add(1)
+			}
+		}()
+	}
+	if !sleepCtx(ctx, cfg.Warmup) {
+		stop.Store(true)
+	}
+	cpu0 := cpuBusy()
+	start := time.Now()
+	measuring.Store(true)
+	sleepCtx(ctx, cfg.Duration)
+	measuring.Store(false)
+	elapsed := time.Since(start)
+	cpu1 := cpuBusy()
+	stop.Store(true)
+	// Closing unblocks loops waiting for a reply.
+	for _, c := range conns {
+		c.SetDeadline(time.Now())
+	}
+	wg.Wait()
+
+	var h Histogram
+	for i := range hists {
+		h.Merge(&hists[i])
+	}
+	us := func(d time.Duration) float64 { return float64(d) / 1e3 }
+	r := EchoResult{
+		Requests: h.Count(), Elapsed: elapsed,
+		ThroughputRPS: float64(h.Count()) / elapsed.Seconds(),
+		MeanUs:        us(h.Mean()), P50Us: us(h.Quantile(0.5)), P99Us: us(h.Quantile(0.99)), P999Us: us(h.Quantile(0.999)),
+		Conns: cfg.Conns, MsgSize: cfg.MsgSize, Pending: cfg.Pending, Errors: errs.Load(),
+	}
+	if h.Count() > 0 && cpu1 > cpu0 {
+		r.CPUUsPerReq = us(cpu1-cpu0) / float64(h.Count())
+	}
+	if h.Count() == 0 {
+		return r, fmt.Errorf("echo client: no message completed (%d connection errors)", r.Errors)
+	}
+	return r, nil
+}
+
+func echoLoop(c net.Conn, cfg EchoConfig, h *Histogram, measuring, stop *atomic.Bool) error {
+	out := make([]byte, cfg.MsgSize)
+	in := make([]byte, cfg.MsgSize)
+	sent := make([]time.Time, cfg.Pending) // send times, a ring in message order
+	var next, done uint64
+	send := func() error {
+		if len(out) >= 8 {
+			binary.LittleEndian.PutUint64(out, next)
+		}
+		sent[next%uint64(cfg.Pending)] = time.Now()
+		next++
+		_, err := c.Write(out)
+		return err
+	}
+	for i := 0; i < cfg.Pending; i++ {
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	for !stop.Load() {
+		if _, err := io.ReadFull(c, in); err != nil {
+			return err
+		}
+		if len(in) >= 8 && binary.LittleEndian.Uint64(in) != done {
+			return fmt.Errorf("echo: got message %d, want %d", binary.LittleEndian.Uint64(in), done)
+		}
+		rtt := time.Since(sent[done%uint64(cfg.Pending)])
+		done++
+		if measuring.Load() {
+			h.Record(rtt)
+		}
+		if err := send(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,166 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"gotas/fastpath"
+	"gotas/nic"
+	"gotas/nic/afpacket"
+	"gotas/nic/afxdp"
+	"gotas/nic/tap"
+	"gotas/slowpath"
+	"gotas/wire"
+)
+
+// Service is a running gotas instance.
+type Service struct {
+	cfg   Config
+	port  nic.Port
+	host  *slowpath.Host
+	cores []*fastpath.Core
+
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+	done    chan struct{}
+}
+
+// Start opens the NIC and starts the fast-path cores. Errors about the
+// configuration (a missing interface) wrap ErrUsage.
+func Start(cfg Config) (*Service, error) {
+	port, err := openNIC(cfg)
+	if err != nil {
+		return nil, err
+	}
+	info := port.Info()
+	ip, _ := wire.Addr4From(cfg.Addr.Addr())
+	s := &Service{cfg: cfg, port: port, host: slowpath.NewHost(info.MAC, ip), done: make(chan struct{})}
+	queues := port.Queues()
+	n := min(cfg.Cores, len(queues))
+	if n < len(queues) {
+		// Unpolled queues would silently eat their share of the flows.
+		port.Close()
+		return nil, fmt.Errorf("%w: %s has %d queues but --fp-cores-max=%d; raise it or reduce the queues (ethtool -L)",
+			ErrUsage, info.Name, len(queues), cfg.Cores)
+	}
+	for _, q := range queues[:n] {
+		c, err := fastpath.NewCore(q, s.host, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1})
+		if err != nil {
+			s.stopCores()
+			port.Close()
+			return nil, err
+		}
+		s.cores = append(s.cores, c)
+	}
+	for _, c := range s.cores {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := c.Run(); err != nil {
+				s.fail(err)
+			}
+		}()
+	}
+	return s, nil
+}
+
+func (s *Service) fail(err error) {
+	s.errOnce.Do(func() {
+		s.err = err
+		close(s.done)
+	})
+}
+
+// Failed is closed when a core stops with an error; Stop returns it.
+func (s *Service) Failed() <-chan struct{} { return s.done }
+
+// Info describes the opened NIC.
+func (s *Service) Info() nic.Info { return s.port.Info() }
+
+// Cores is the number of fast-path cores running.
+func (s *Service) Cores() int { return len(s.cores) }
+
+// Stats are the service's counters.
+type Stats struct {
+	NIC  nic.Stats
+	Host slowpath.Stats
+	Core fastpath.Stats
+}
+
+// Stats reads all counters.
+func (s *Service) Stats() Stats {
+	st := Stats{NIC: nic.PortStats(s.port), Host: s.host.Stats()}
+	for _, c := range s.cores {
+		cs := c.Stats()
+		st.Core.Iterations += cs.Iterations
+		st.Core.Sleeps += cs.Sleeps
+		st.Core.Wakeups += cs.Wakeups
+		st.Core.TxRetryDropped += cs.TxRetryDropped
+	}
+	return st
+}
+
+func (s *Service) stopCores() {
+	for _, c := range s.cores {
+		c.Stop()
+	}
+	s.wg.Wait()
+	for _, c := range s.cores {
+		c.Close()
+	}
+	s.cores = nil
+}
+
+// Stop stops the cores and closes the NIC, which detaches the XDP program
+// or deletes the TAP device the service created. It returns the error a
+// core failed with, if any.
+func (s *Service) Stop() error {
+	s.stopCores()
+	err := s.port.Close()
+	s.errOnce.Do(func() { close(s.done) })
+	return errors.Join(s.err, err)
+}
+
+func openNIC(cfg Config) (nic.Port, error) {
+	ip, _ := wire.Addr4From(cfg.Addr.Addr())
+	switch cfg.NIC.Kind {
+	case "afxdp", "afpacket":
+		ifi, err := net.InterfaceByName(cfg.NIC.Name)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --nic=%s: no interface %q in this network namespace", ErrUsage, cfg.NIC, cfg.NIC.Name)
+		}
+		if cfg.NIC.Kind == "afpacket" {
+			return afpacket.Open(afpacket.Config{Ifname: cfg.NIC.Name})
+		}
+		mode := map[string]afxdp.Mode{"auto": afxdp.ModeAuto, "native": afxdp.ModeNative, "generic": afxdp.ModeGeneric}[cfg.XDPMode]
+		return afxdp.Open(afxdp.Config{
+			Ifname:       cfg.NIC.Name,
+			ServiceIP:    ip,
+			StealARPICMP: !linuxOwns(ifi, cfg),
+			Mode:         mode,
+			Queues:       0,
+		})
+	case "tap":
+		return tap.Open(tap.Config{Name: cfg.NIC.Name, Create: true})
+	}
+	return nil, fmt.Errorf("%w: unknown back-end %q", ErrUsage, cfg.NIC.Kind)
+}
+
+// linuxOwns reports whether the kernel has the service address on ifi. If
+// it does, Linux keeps answering ARP and ping for it and the XDP program
+// steers only TCP.
+func linuxOwns(ifi *net.Interface, cfg Config) bool {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(net.IP(cfg.Addr.Addr().AsSlice())) {
+			return true
+		}
+	}
+	return false
+}

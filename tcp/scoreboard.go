@@ -1,0 +1,490 @@
+package tcp
+
+// DupThresh is RFC 6675's duplicate-ACK threshold.
+const DupThresh = 3
+
+// ScoreboardCap is the number of disjoint SACKed ranges a Scoreboard keeps.
+const ScoreboardCap = 16
+
+// SegKind says why Scoreboard.NextSeg chose a segment (the RFC 6675 NextSeg
+// rule) and tells OnTransmit how to account for it.
+type SegKind uint8
+
+const (
+	// SegNone: nothing may be sent now.
+	SegNone SegKind = iota
+	// SegFastRetransmit: the first retransmission on entering loss
+	// recovery (RFC 6675 section 5 step 4.3), returned by EnterRecovery.
+	SegFastRetransmit
+	// SegLost: NextSeg rule 1, an unSACKed range that IsLost.
+	SegLost
+	// SegNew: NextSeg rule 2, previously unsent data starting at HighData.
+	// Also the kind to use for ordinary transmissions of new data.
+	SegNew
+	// SegUnsacked: NextSeg rule 3, an unSACKed range not (yet) deemed lost.
+	SegUnsacked
+	// SegRescue: NextSeg rule 4, the one rescue retransmission per
+	// recovery, which includes the highest outstanding unSACKed octet.
+	SegRescue
+	// SegRetransmit: a retransmission decided outside NextSeg (for
+	// example go-back-N after an RTO); it only advances HighRxt.
+	SegRetransmit
+)
+
+// Segment is a sequence range to send, and why.
+type Segment struct {
+	Start Seq
+	Len   uint32
+	Kind  SegKind
+}
+
+// End returns the sequence number after the segment's last byte.
+func (s Segment) End() Seq { return s.Start.Add(s.Len) }
+
+// AckInfo describes what one ACK did to the scoreboard.
+type AckInfo struct {
+	Acked  uint32 // bytes newly cumulatively acknowledged (snd_una advance)
+	Sacked uint32 // bytes SACKed for the first time by this ACK
+	// DupAck: the ACK carried new SACK information (RFC 6675 section 2
+	// definition, which, unlike RFC 5681's, holds even if the ACK also
+	// advanced snd_una or carried data).
+	DupAck bool
+	// RecoveryDone: the cumulative ACK reached RecoveryPoint, ending the
+	// loss-recovery phase.
+	RecoveryDone bool
+	// Ignored: the ACK acknowledged data never sent (beyond HighData) and
+	// was ignored entirely.
+	Ignored bool
+}
+
+const (
+	sbRecovery  = 1 << iota // in RFC 6675 loss recovery
+	sbRescueSet             // rescueRxt is defined
+	sbRTOHold               // after an RTO: no new recovery until snd_una >= recoveryPoint
+)
+
+// Scoreboard is the sender's RFC 6675 SACK scoreboard and loss-recovery
+// state for one connection: the SACKed ranges between snd_una (HighACK) and
+// snd_max (HighData), HighRxt, RescueRxt, RecoveryPoint and DupAcks. It
+// tracks sequence space only; congestion control (cwnd, ssthresh, or the
+// rate that TAS's slow path sets) stays with the caller, which compares
+// Pipe() with its budget before each NextSeg().
+//
+// Use per ACK:
+//
+//	info := sb.OnAck(ack, sackBlocks)
+//	if info.DupAck && sb.ShouldEnterRecovery() {
+//		seg := sb.EnterRecovery() // also: cut cwnd / rate
+//		send(seg); sb.OnTransmit(seg)
+//	}
+//	for sb.InRecovery() && sb.Pipe()+mss <= cwnd {
+//		seg := sb.NextSeg(sendableNewBytes)
+//		if seg.Kind == SegNone { break }
+//		send(seg); sb.OnTransmit(seg)
+//	}
+//
+// and on every ordinary transmission OnTransmit(Segment{snd_nxt, n, SegNew}).
+//
+// HighData, HighRxt, RescueRxt and RecoveryPoint are stored as exclusive
+// ends (one past the RFC's inclusive "highest octet").
+//
+// Capacity: when an ACK reports a new range disjoint from ScoreboardCap
+// recorded ones, the scoreboard keeps the ScoreboardCap lowest ranges and
+// forgets the highest. Forgetting SACK information is always safe (the
+// data is at worst retransmitted needlessly); recording a hole as SACKed
+// would not be, so ranges are never merged across a hole.
+type Scoreboard struct {
+	highACK       Seq // snd_una
+	highData      Seq // one past the highest octet sent
+	highRxt       Seq // one past the highest octet retransmitted
+	rescueRxt     Seq
+	recoveryPoint Seq
+	mss           uint32
+	n             uint8
+	dupAcks       uint8
+	flags         uint8
+	r             [ScoreboardCap]SACKBlock
+}
+
+// Init resets the scoreboard for a connection whose snd_una (= snd_nxt) is
+// sndUna and whose sender MSS is mss.
+func (sb *Scoreboard) Init(sndUna Seq, mss uint32) {
+	*sb = Scoreboard{highACK: sndUna, highData: sndUna, highRxt: sndUna,
+		rescueRxt: sndUna, recoveryPoint: sndUna, mss: mss}
+}
+
+// SetMSS changes the SMSS used by IsLost and to size segments.
+func (sb *Scoreboard) SetMSS(mss uint32) { sb.mss = mss }
+
+// SndUna returns HighACK: the first unacknowledged sequence number.
+func (sb *Scoreboard) SndUna() Seq { return sb.highACK }
+
+// HighData returns one past the highest sequence number sent.
+func (sb *Scoreboard) HighData() Seq { return sb.highData }
+
+// HighRxt returns one past the highest sequence number retransmitted in
+// this recovery phase (snd_una or less when none).
+func (sb *Scoreboard) HighRxt() Seq { return sb.highRxt }
+
+// RecoveryPoint returns the HighData recorded when recovery was entered (or
+// at the last RTO).
+func (sb *Scoreboard) RecoveryPoint() Seq { return sb.recoveryPoint }
+
+// InRecovery reports whether the RFC 6675 loss-recovery phase is active.
+func (sb *Scoreboard) InRecovery() bool { return sb.flags&sbRecovery != 0 }
+
+// DupAcks returns the RFC 6675 duplicate-ACK counter (saturates at 255).
+func (sb *Scoreboard) DupAcks() int { return int(sb.dupAcks) }
+
+// Len returns the number of SACKed ranges recorded.
+func (sb *Scoreboard) Len() int { return int(sb.n) }
+
+// At returns SACKed range i in increasing sequence order.
+func (sb *Scoreboard) At(i int) SACKBlock { return sb.r[:sb.n][i] }
+
+// SackedBytes returns the number of bytes above snd_una currently SACKed.
+func (sb *Scoreboard) SackedBytes() uint32 {
+	var t uint32
+	for i := 0; i < int(sb.n); i++ {
+		t += sb.r[i].Len()
+	}
+	return t
+}
+
+// HighSACK returns one past the highest SACKed octet, or snd_una when
+// nothing is SACKed.
+func (sb *Scoreboard) HighSACK() Seq {
+	if sb.n == 0 {
+		return sb.highACK
+	}
+	return sb.r[sb.n-1].End
+}
+
+// lostThresholdBytes: IsLost's byte rule is "more than (DupThresh-1)*SMSS".
+func (sb *Scoreboard) lostThresholdBytes() uint32 { return (DupThresh - 1) * sb.mss }
+
+// OnTransmit records that seg was sent (RFC 6675 steps C.2 and C.3, and 4.3
+// for SegFastRetransmit). Call it for every transmission, including
+// ordinary new data (SegNew).
+func (sb *Scoreboard) OnTransmit(seg Segment) {
+	end := seg.End()
+	retx := seg.Start.LessThan(sb.highData)
+	if end.GreaterThan(sb.highData) {
+		sb.highData = end
+	}
+	if !retx {
+		return
+	}
+	switch seg.Kind {
+	case SegRescue:
+		// Rule 4: RescueRxt = RecoveryPoint, HighRxt MUST NOT be updated.
+		sb.rescueRxt = sb.recoveryPoint
+		sb.flags |= sbRescueSet
+	case SegFastRetransmit:
+		// Step 4.3: set both HighRxt and RescueRxt to the segment's end.
+		sb.highRxt = MaxSeq(sb.highRxt, end)
+		sb.rescueRxt = end
+		sb.flags |= sbRescueSet
+	default:
+		sb.highRxt = MaxSeq(sb.highRxt, end)
+	}
+}
+
+// OnAck applies an incoming ACK: the cumulative acknowledgment ack and the
+// ACK's SACK blocks (RFC 6675 Update()). Blocks that are empty, reversed,
+// reach beyond HighData, or lie entirely below snd_una (D-SACK) are
+// ignored; blocks straddling snd_una are trimmed. An ack below snd_una only
+// contributes its SACK blocks. An ack beyond HighData is ignored entirely.
+func (sb *Scoreboard) OnAck(ack Seq, blocks []SACKBlock) AckInfo {
+	var info AckInfo
+	if ack.GreaterThan(sb.highData) {
+		info.Ignored = true
+		return info
+	}
+	if ack.GreaterThan(sb.highACK) {
+		info.Acked = uint32(ack - sb.highACK)
+		sb.highACK = ack
+		sb.dropBelow(ack)
+		sb.dupAcks = 0 // "If the incoming ACK is a cumulative acknowledgment"
+		if sb.highRxt.LessThan(ack) {
+			sb.highRxt = ack
+		}
+		if ack.GreaterThanEq(sb.recoveryPoint) {
+			if sb.flags&sbRecovery != 0 {
+				info.RecoveryDone = true
+			}
+			sb.flags &^= sbRecovery | sbRTOHold
+		}
+	}
+	for _, b := range blocks {
+		if !b.Start.LessThan(b.End) || b.End.GreaterThan(sb.highData) || b.End.LessThanEq(sb.highACK) {
+			continue
+		}
+		if b.Start.LessThan(sb.highACK) {
+			b.Start = sb.highACK
+		}
+		info.Sacked += sb.insert(b)
+	}
+	if info.Sacked > 0 {
+		info.DupAck = true
+		if sb.flags&sbRecovery == 0 && sb.dupAcks < 255 {
+			sb.dupAcks++
+		}
+	}
+	return info
+}
+
+// dropBelow removes SACK information at or below the new snd_una.
+func (sb *Scoreboard) dropBelow(una Seq) {
+	n := int(sb.n)
+	k := 0
+	for k < n && sb.r[k].End.LessThanEq(una) {
+		k++
+	}
+	if k > 0 {
+		copy(sb.r[:n-k], sb.r[k:n])
+		n -= k
+		sb.n = uint8(n)
+	}
+	if n > 0 && sb.r[0].Start.LessThan(una) {
+		sb.r[0].Start = una
+	}
+}
+
+// insert merges b (already validated, above snd_una) into the ranges and
+// returns the number of octets it SACKs for the first time.
+func (sb *Scoreboard) insert(b SACKBlock) uint32 {
+	base := sb.highACK
+	s, e := uint32(b.Start-base), uint32(b.End-base)
+	n := int(sb.n)
+	i := 0
+	for i < n && uint32(sb.r[i].End-base) < s {
+		i++
+	}
+	j := i
+	for j < n && uint32(sb.r[j].Start-base) <= e {
+		j++
+	}
+	if j > i {
+		// Octets already SACKed inside [s, e).
+		var old uint32
+		for k := i; k < j; k++ {
+			rs, re := uint32(sb.r[k].Start-base), uint32(sb.r[k].End-base)
+			old += min(re, e) - min(max(rs, s), min(re, e))
+		}
+		s = min(s, uint32(sb.r[i].Start-base))
+		e = max(e, uint32(sb.r[j-1].End-base))
+		sb.r[i] = SACKBlock{base.Add(s), base.Add(e)}
+		if d := j - i - 1; d > 0 {
+			copy(sb.r[i+1:n-d], sb.r[j:n])
+			sb.n -= uint8(d)
+		}
+		return uint32(b.End-b.Start) - old
+	}
+	if n == ScoreboardCap {
+		if i == n {
+			return b.Len() // new information, but above every kept range: forgotten
+		}
+		n-- // forget the highest range
+	}
+	copy(sb.r[i+1:n+1], sb.r[i:n])
+	sb.r[i] = b
+	sb.n = uint8(n + 1)
+	return b.Len()
+}
+
+// IsLost reports RFC 6675 IsLost(seq): seq is unacknowledged, not SACKed,
+// and either DupThresh discontiguous SACKed ranges lie above it or more than
+// (DupThresh-1)*SMSS SACKed bytes lie above it. ("Discontiguous SACKed
+// sequences" is taken to mean distinct SACKed ranges; the byte rule covers
+// segments SACKed contiguously.) Note RFC 6675's byte rule is "more than
+// (DupThresh-1)*SMSS bytes", i.e. at least DupThresh full segments.
+func (sb *Scoreboard) IsLost(seq Seq) bool {
+	if !seq.InRange(sb.highACK, sb.highData) {
+		return false
+	}
+	var blocks, bytes uint32
+	for i := int(sb.n) - 1; i >= 0; i-- {
+		r := sb.r[i]
+		if r.Start.LessThanEq(seq) {
+			if seq.LessThan(r.End) {
+				return false // SACKed
+			}
+			break
+		}
+		blocks++
+		bytes += r.Len()
+	}
+	return blocks >= DupThresh || bytes > sb.lostThresholdBytes()
+}
+
+// holeLost reports, for the hole just below range i, whether IsLost holds
+// for its octets, given the suffix counts above it. IsLost is constant over
+// a hole because the SACKed data above every octet of a hole is the same.
+func (sb *Scoreboard) holeLost(blocksAbove, bytesAbove uint32) bool {
+	return blocksAbove >= DupThresh || bytesAbove > sb.lostThresholdBytes()
+}
+
+// Pipe returns RFC 6675 SetPipe(): the octets between snd_una and HighData
+// that are not SACKed and either not lost (still in flight) or
+// retransmitted (below HighRxt; counted again if also not lost). It is the
+// in-flight estimate for loss recovery; outside recovery use snd_nxt-snd_una.
+func (sb *Scoreboard) Pipe() uint32 {
+	n := int(sb.n)
+	var pipe, blocks, bytes uint32
+	rxt := sb.highRxt
+	if rxt.LessThan(sb.highACK) {
+		rxt = sb.highACK
+	}
+	// Holes from the top down so the suffix counts accumulate.
+	hi := sb.highData
+	for i := n; i >= 0; i-- {
+		lo := sb.highACK
+		if i > 0 {
+			lo = sb.r[i-1].End
+		}
+		if i < n {
+			blocks++
+			bytes += sb.r[i].Len()
+		}
+		if lo.LessThan(hi) {
+			if i == n || !sb.holeLost(blocks, bytes) {
+				pipe += uint32(hi - lo)
+			}
+			if lo.LessThan(rxt) { // retransmitted part of the hole
+				pipe += uint32(MinSeq(hi, rxt) - lo)
+			}
+		}
+		if i > 0 {
+			hi = sb.r[i-1].Start
+		}
+	}
+	return pipe
+}
+
+// ShouldEnterRecovery reports whether loss recovery should start now (RFC
+// 6675 section 5 steps 1 and 2): not already in recovery, not held off by a
+// previous RTO, data outstanding, and either DupAcks >= DupThresh or
+// IsLost(snd_una). Call it after an ACK with AckInfo.DupAck set.
+func (sb *Scoreboard) ShouldEnterRecovery() bool {
+	if sb.flags&(sbRecovery|sbRTOHold) != 0 || sb.highACK == sb.highData {
+		return false
+	}
+	return sb.dupAcks >= DupThresh || sb.IsLost(sb.highACK)
+}
+
+// EnterRecovery starts loss recovery (RFC 6675 section 5 step 4):
+// RecoveryPoint = HighData, and it returns the fast retransmission, the
+// first segment at snd_una. Send it and pass it to OnTransmit, which sets
+// HighRxt and RescueRxt (step 4.3). The caller adjusts its congestion
+// control state (step 4.2).
+func (sb *Scoreboard) EnterRecovery() Segment {
+	sb.flags = sb.flags&^(sbRescueSet|sbRTOHold) | sbRecovery
+	sb.recoveryPoint = sb.highData
+	sb.highRxt = sb.highACK
+	end := sb.highData
+	if sb.n > 0 && sb.r[0].Start.GreaterThan(sb.highACK) {
+		end = sb.r[0].Start
+	}
+	return Segment{Start: sb.highACK, Len: min(sb.mss, uint32(end-sb.highACK)), Kind: SegFastRetransmit}
+}
+
+// NextSeg returns the next segment to send during loss recovery (RFC 6675
+// NextSeg()), at most one SMSS long and never spanning SACKed data:
+//
+//  1. the lowest unSACKed range at or above HighRxt, below the highest SACKed
+//     octet, that IsLost (SegLost);
+//  2. else, if newData > 0 (unsent bytes the peer's window allows), new data
+//     at HighData (SegNew);
+//  3. else the lowest unSACKed range at or above HighRxt below the highest
+//     SACKed octet (SegUnsacked);
+//  4. else, once per recovery and only once snd_una has passed RescueRxt,
+//     the segment ending with the highest outstanding unSACKed octet
+//     (SegRescue).
+//
+// Outside recovery only rule 2 applies (new data, e.g. Limited Transmit).
+// It returns Kind SegNone when nothing should be sent. NextSeg does not
+// change state; pass what is actually sent to OnTransmit.
+func (sb *Scoreboard) NextSeg(newData uint32) Segment {
+	if sb.flags&sbRecovery == 0 {
+		if newData > 0 {
+			return Segment{Start: sb.highData, Len: min(sb.mss, newData), Kind: SegNew}
+		}
+		return Segment{}
+	}
+	n := int(sb.n)
+	from := MaxSeq(sb.highRxt, sb.highACK)
+	var total uint32 // all SACKed bytes, to derive suffix sums going up
+	for i := 0; i < n; i++ {
+		total += sb.r[i].Len()
+	}
+	rule3 := Segment{}
+	var below uint32 // SACKed bytes in ranges below the current hole
+	for i := 0; i < n; i++ {
+		lo := sb.highACK
+		if i > 0 {
+			lo = sb.r[i-1].End
+			below += sb.r[i-1].Len()
+		}
+		hi := sb.r[i].Start
+		if hi.LessThanEq(from) {
+			continue
+		}
+		lo = MaxSeq(lo, from)
+		if !lo.LessThan(hi) {
+			continue
+		}
+		seg := Segment{Start: lo, Len: min(sb.mss, uint32(hi-lo))}
+		if sb.holeLost(uint32(n-i), total-below) {
+			seg.Kind = SegLost
+			return seg
+		}
+		if rule3.Kind == SegNone {
+			seg.Kind = SegUnsacked
+			rule3 = seg
+		}
+	}
+	if newData > 0 {
+		return Segment{Start: sb.highData, Len: min(sb.mss, newData), Kind: SegNew}
+	}
+	if rule3.Kind != SegNone {
+		return rule3
+	}
+	if sb.flags&sbRescueSet == 0 || sb.highACK.GreaterThan(sb.rescueRxt) {
+		// The highest outstanding unSACKed octet ends the topmost
+		// non-empty hole.
+		hi := sb.highData
+		for i := n; i >= 0; i-- {
+			lo := sb.highACK
+			if i > 0 {
+				lo = sb.r[i-1].End
+			}
+			if lo.LessThan(hi) {
+				l := min(sb.mss, uint32(hi-lo))
+				return Segment{Start: hi.Sub(l), Len: l, Kind: SegRescue}
+			}
+			if i > 0 {
+				hi = sb.r[i-1].Start
+			}
+		}
+	}
+	return Segment{}
+}
+
+// OnRTO handles a retransmission timeout (RFC 6675 section 5.1): loss
+// recovery is terminated, RecoveryPoint = HighData, and no new recovery
+// phase starts until snd_una reaches it. The SACK information is discarded
+// as RFC 2018 section 8 recommends (the receiver may have reneged), DupAcks
+// is reset and HighRxt returns to snd_una. The caller retransmits from
+// snd_una (slow start / go-back-N), reporting each retransmission with
+// SegRetransmit.
+func (sb *Scoreboard) OnRTO() {
+	sb.n = 0
+	sb.dupAcks = 0
+	sb.recoveryPoint = sb.highData
+	sb.highRxt = sb.highACK
+	sb.flags &^= sbRecovery | sbRescueSet | sbRTOHold
+	if sb.highACK != sb.highData {
+		sb.flags |= sbRTOHold
+	}
+}
