@@ -133,20 +133,27 @@ func openNIC(cfg Config) (nic.Port, error) {
 			return nil, fmt.Errorf("%w: --nic=%s: no interface %q in this network namespace", ErrUsage, cfg.NIC, cfg.NIC.Name)
 		}
 		if cfg.NIC.Kind == "afpacket" {
-			return afpacket.Open(afpacket.Config{Ifname: cfg.NIC.Name})
+			return nonNil(afpacket.Open(afpacket.Config{Ifname: cfg.NIC.Name}))
 		}
 		mode := map[string]afxdp.Mode{"auto": afxdp.ModeAuto, "native": afxdp.ModeNative, "generic": afxdp.ModeGeneric}[cfg.XDPMode]
-		return afxdp.Open(afxdp.Config{
+		return nonNil(afxdp.Open(afxdp.Config{
 			Ifname:       cfg.NIC.Name,
 			ServiceIP:    ip,
 			StealARPICMP: !linuxOwns(ifi, cfg),
 			Mode:         mode,
-			Queues:       0,
-		})
+		}))
 	case "tap":
-		return tap.Open(tap.Config{Name: cfg.NIC.Name, Create: true})
+		return nonNil(tap.Open(tap.Config{Name: cfg.NIC.Name, Create: true}))
 	}
 	return nil, fmt.Errorf("%w: unknown back-end %q", ErrUsage, cfg.NIC.Kind)
+}
+
+// nonNil keeps a failed Open's nil *Port from becoming a non-nil nic.Port.
+func nonNil[P nic.Port](p P, err error) (nic.Port, error) {
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // linuxOwns reports whether the kernel has the service address on ifi. If

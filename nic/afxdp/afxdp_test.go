@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -44,7 +42,7 @@ func open(t testing.TB, h *testnet.Host, ifname string, cfg Config) *Port {
 // pair opens AF_XDP on both ends of a fresh veth.
 func pair(t testing.TB, mode Mode) (a, b *Port) {
 	ha, hb := nictest.Veth(t)
-	return open(t, ha, "xa", Config{Mode: mode, RxFrames: benchRx}), open(t, hb, "xb", Config{Mode: mode, RxFrames: benchRx})
+	return open(t, ha, "xa", Config{Mode: mode}), open(t, hb, "xb", Config{Mode: mode})
 }
 
 func TestConformance(t *testing.T) {
@@ -333,8 +331,6 @@ func TestZeroCopyFallback(t *testing.T) {
 	exchange(t, a.Queues()[0], b.Queues()[0], b.Info().MAC, a.Info().MAC)
 	exchange(t, b.Queues()[0], a.Queues()[0], a.Info().MAC, b.Info().MAC)
 }
-
-var benchRx = func() int { n, _ := strconv.Atoi(os.Getenv("RXF")); return n }()
 
 // TestRxDropsCounted overflows a small RX ring: the frames the kernel
 // could not place (no fill chunk left) show up in Stats().RxDropped.

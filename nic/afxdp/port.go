@@ -33,7 +33,9 @@ const (
 	// ModeNative attaches in the driver (XDP_FLAGS_DRV_MODE) or fails.
 	ModeNative
 	// ModeGeneric attaches on the skb path (XDP_FLAGS_SKB_MODE), which any
-	// device supports, at the cost of an skb per frame.
+	// device supports, at the cost of an skb per frame. On veth, generic
+	// XDP sees every frame as rx_queue_index 0 (measured), so only queue
+	// 0's socket receives there.
 	ModeGeneric
 )
 

@@ -14,7 +14,9 @@ import (
 )
 
 // Queue is one AF_XDP socket (XSK) bound to one RX/TX queue of the device,
-// with its own UMEM. It implements nic.Queue.
+// with its own UMEM. It implements nic.Queue: one goroutine drives Recv and
+// Send; Stats and XDPStats may be called from others. Close unmaps the
+// rings and UMEM, so the driving goroutine must have stopped first.
 type Queue struct {
 	fd        int
 	id        int
