@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"gotas/nic/nicopen"
 )
 
 // Config is everything the service needs to start.
@@ -31,34 +33,10 @@ type Config struct {
 }
 
 // NICSpec names a packet I/O back-end and its interface.
-type NICSpec struct {
-	Kind string // afxdp, afpacket, tap
-	Name string
-}
-
-func (s NICSpec) String() string { return s.Kind + ":" + s.Name }
-
-// NICKinds lists the back-ends --nic accepts.
-var NICKinds = []string{"afxdp", "afpacket", "tap"}
+type NICSpec = nicopen.Spec
 
 // ParseNIC parses kind:name, e.g. afxdp:eth0.
-func ParseNIC(s string) (NICSpec, error) {
-	kind, name, ok := strings.Cut(s, ":")
-	if !ok || name == "" {
-		return NICSpec{}, fmt.Errorf("--nic=%q: want KIND:INTERFACE with KIND one of %s", s, strings.Join(NICKinds, ", "))
-	}
-	found := false
-	for _, k := range NICKinds {
-		found = found || k == kind
-	}
-	if !found {
-		return NICSpec{}, fmt.Errorf("--nic=%q: unknown back-end %q; want one of %s", s, kind, strings.Join(NICKinds, ", "))
-	}
-	if len(name) > 15 || strings.ContainsAny(name, "/ \t") {
-		return NICSpec{}, fmt.Errorf("--nic=%q: %q is not a valid interface name (at most 15 characters, no '/' or spaces)", s, name)
-	}
-	return NICSpec{Kind: kind, Name: name}, nil
-}
+func ParseNIC(s string) (NICSpec, error) { return nicopen.Parse(s) }
 
 // ErrUsage wraps every flag error, so callers exit with status 2.
 var ErrUsage = errors.New("usage")
@@ -114,7 +92,7 @@ func ParseFlags(args []string, out io.Writer) (Config, error) {
 		return cfg, fmt.Errorf("%w: --nic is required, e.g. --nic=afxdp:eth0", ErrUsage)
 	}
 	if cfg.NIC, err = ParseNIC(*nicSpec); err != nil {
-		return cfg, fmt.Errorf("%w: %v", ErrUsage, err)
+		return cfg, fmt.Errorf("%w: %v", ErrUsage, strings.TrimPrefix(err.Error(), nicopen.ErrConfig.Error()+": "))
 	}
 	switch *xdpMode {
 	case "auto", "native", "generic":

@@ -15,7 +15,7 @@ func TestParseFlags(t *testing.T) {
 		check   func(Config) bool
 	}{
 		{[]string{"--ip-addr=10.0.0.1/24", "--nic=afxdp:eth0"}, "", func(c Config) bool {
-			return c.Addr.String() == "10.0.0.1/24" && c.NIC == NICSpec{"afxdp", "eth0"} && c.Cores == 1 && c.XDPMode == "auto"
+			return c.Addr.String() == "10.0.0.1/24" && c.NIC == NICSpec{Kind: "afxdp", Name: "eth0"} && c.Cores == 1 && c.XDPMode == "auto"
 		}},
 		{[]string{"--ip-addr=10.0.0.1", "--nic=tap:tas0", "--fp-no-ints", "--fp-cores-max=2"}, "", func(c Config) bool {
 			return c.Addr.Bits() == 32 && c.NIC.Kind == "tap" && c.BusyPoll && c.Cores == 2

@@ -3,14 +3,11 @@ package service
 import (
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 
 	"gotas/fastpath"
 	"gotas/nic"
-	"gotas/nic/afpacket"
-	"gotas/nic/afxdp"
-	"gotas/nic/tap"
+	"gotas/nic/nicopen"
 	"gotas/slowpath"
 	"gotas/wire"
 )
@@ -125,49 +122,9 @@ func (s *Service) Stop() error {
 }
 
 func openNIC(cfg Config) (nic.Port, error) {
-	ip, _ := wire.Addr4From(cfg.Addr.Addr())
-	switch cfg.NIC.Kind {
-	case "afxdp", "afpacket":
-		ifi, err := net.InterfaceByName(cfg.NIC.Name)
-		if err != nil {
-			return nil, fmt.Errorf("%w: --nic=%s: no interface %q in this network namespace", ErrUsage, cfg.NIC, cfg.NIC.Name)
-		}
-		if cfg.NIC.Kind == "afpacket" {
-			return nonNil(afpacket.Open(afpacket.Config{Ifname: cfg.NIC.Name}))
-		}
-		mode := map[string]afxdp.Mode{"auto": afxdp.ModeAuto, "native": afxdp.ModeNative, "generic": afxdp.ModeGeneric}[cfg.XDPMode]
-		return nonNil(afxdp.Open(afxdp.Config{
-			Ifname:       cfg.NIC.Name,
-			ServiceIP:    ip,
-			StealARPICMP: !linuxOwns(ifi, cfg),
-			Mode:         mode,
-		}))
-	case "tap":
-		return nonNil(tap.Open(tap.Config{Name: cfg.NIC.Name, Create: true}))
+	p, err := nicopen.Open(cfg.NIC, nicopen.Options{Addr: cfg.Addr.Addr(), XDPMode: cfg.XDPMode})
+	if errors.Is(err, nicopen.ErrConfig) {
+		err = fmt.Errorf("%w: %v", ErrUsage, err)
 	}
-	return nil, fmt.Errorf("%w: unknown back-end %q", ErrUsage, cfg.NIC.Kind)
-}
-
-// nonNil keeps a failed Open's nil *Port from becoming a non-nil nic.Port.
-func nonNil[P nic.Port](p P, err error) (nic.Port, error) {
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// linuxOwns reports whether the kernel has the service address on ifi. If
-// it does, Linux keeps answering ARP and ping for it and the XDP program
-// steers only TCP.
-func linuxOwns(ifi *net.Interface, cfg Config) bool {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(net.IP(cfg.Addr.Addr().AsSlice())) {
-			return true
-		}
-	}
-	return false
+	return p, err
 }
