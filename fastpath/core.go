@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gotas/nic"
+	"gotas/shm"
 )
 
 // BatchSize is how many frames one loop iteration receives at most.
@@ -24,11 +25,26 @@ type Handler interface {
 	HandleFrame(frame []byte, tx *TxBatch)
 }
 
+// Poller is a Handler with work of its own besides received frames (the
+// TCP Engine): queues, timers, transmission. The Core calls Begin before
+// each receive batch and Poll after it, and sleeps no longer than
+// NextDeadline, after PrepareSleep agreed.
+type Poller interface {
+	Handler
+	Begin()
+	Poll(tx *TxBatch) bool
+	NextDeadline() (ns uint64, ok bool)
+	PrepareSleep() bool
+	Woke()
+}
+
 // TxBatch collects frames to send at the end of a loop iteration, in
 // buffers allocated once.
 type TxBatch struct {
 	bufs   [][]byte
 	frames [][]byte
+	// flush, when set (by a Core), sends a full batch so Next never fails.
+	flush func()
 }
 
 // NewTxBatch makes a batch of n MaxFrame-sized buffers.
@@ -44,7 +60,10 @@ func NewTxBatch(n int) *TxBatch {
 // batch is full. The frame is queued by Commit.
 func (t *TxBatch) Next() []byte {
 	if len(t.frames) == len(t.bufs) {
-		return nil
+		if t.flush == nil {
+			return nil
+		}
+		t.flush()
 	}
 	return t.bufs[len(t.frames)]
 }
@@ -73,6 +92,12 @@ type Config struct {
 	SpinBeforeBlock time.Duration
 	// CPU pins the loop's thread to one CPU when >= 0.
 	CPU int
+	// Bell, if set, is the doorbell the loop sleeps on (the Core does not
+	// own it); otherwise the Core makes its own eventfd.
+	Bell *shm.Doorbell
+	// Clock returns monotonic nanoseconds, for sleep timeouts (default:
+	// time since the Core was made).
+	Clock func() uint64
 }
 
 // Stats counts what a Core did.
@@ -91,20 +116,35 @@ type Core struct {
 	tx      *TxBatch
 	stopped atomic.Bool
 	wakeFD  int
+	ownFD   bool
+	p       Poller // h as a Poller, or nil
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
 }
 
 // NewCore makes a loop over q; Run starts it.
 func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		return nil, err
+	fd, own := -1, false
+	if cfg.Bell != nil {
+		fd = cfg.Bell.Fd()
+	} else {
+		var err error
+		if fd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+			return nil, err
+		}
+		own = true
 	}
 	if cfg.SpinBeforeBlock == 0 {
 		cfg.SpinBeforeBlock = 50 * time.Microsecond
 	}
-	return &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), wakeFD: fd}, nil
+	if cfg.Clock == nil {
+		start := time.Now()
+		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
+	}
+	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), wakeFD: fd, ownFD: own}
+	c.p, _ = h.(Poller)
+	c.tx.flush = c.flush
+	return c, nil
 }
 
 // Doorbell is an eventfd that wakes a blocked loop when written.
@@ -118,7 +158,12 @@ func (c *Core) Stop() {
 }
 
 // Close releases the doorbell; call it after Run has returned.
-func (c *Core) Close() error { return unix.Close(c.wakeFD) }
+func (c *Core) Close() error {
+	if !c.ownFD {
+		return nil
+	}
+	return unix.Close(c.wakeFD)
+}
 
 // Stats reads the loop's counters.
 func (c *Core) Stats() Stats {
@@ -138,7 +183,7 @@ func (c *Core) Run() error {
 	}
 	idleSince := time.Time{}
 	for !c.stopped.Load() {
-		worked, err := c.poll()
+		worked, err := c.Step()
 		if err != nil {
 			return err
 		}
@@ -153,16 +198,38 @@ func (c *Core) Run() error {
 		if time.Since(idleSince) < c.cfg.SpinBeforeBlock {
 			continue
 		}
-		c.sleeps.Add(1)
-		// Level-triggered: a frame that arrived after the last poll keeps
-		// the queue's fd readable, so no wakeup is lost.
-		if _, err := nic.Wait(c.q, 100*time.Millisecond, c.wakeFD); err != nil {
+		if err := c.sleep(); err != nil {
 			return err
 		}
-		c.drainDoorbell()
-		c.wakeups.Add(1)
 		idleSince = time.Time{}
 	}
+	return nil
+}
+
+// sleep blocks until a frame, a doorbell or the next deadline.
+func (c *Core) sleep() error {
+	timeout := 100 * time.Millisecond
+	if c.p != nil {
+		if !c.p.PrepareSleep() {
+			return nil
+		}
+		defer c.p.Woke()
+		if at, ok := c.p.NextDeadline(); ok {
+			now := c.cfg.Clock()
+			if at <= now {
+				return nil
+			}
+			timeout = min(timeout, time.Duration(at-now))
+		}
+	}
+	c.sleeps.Add(1)
+	// Level-triggered: a frame that arrived after the last poll keeps
+	// the queue's fd readable, so no wakeup is lost.
+	if _, err := nic.Wait(c.q, timeout, c.wakeFD); err != nil {
+		return err
+	}
+	c.drainDoorbell()
+	c.wakeups.Add(1)
 	return nil
 }
 
@@ -171,21 +238,27 @@ func (c *Core) drainDoorbell() {
 	unix.Read(c.wakeFD, buf[:])
 }
 
-// poll runs one iteration: receive a batch, handle it, send the replies.
-func (c *Core) poll() (bool, error) {
+// Step runs one iteration: receive a batch, handle it, let a Poller do
+// its other work, send what was produced. Tests drive a Core with Step
+// instead of Run to stay on one goroutine (and deterministic).
+func (c *Core) Step() (bool, error) {
 	c.iterations.Add(1)
+	if c.p != nil {
+		c.p.Begin()
+	}
 	n, err := c.q.Recv(c.rx)
 	if err != nil {
 		return false, err
 	}
 	for _, f := range c.rx[:n] {
 		c.h.HandleFrame(f, c.tx)
-		if c.tx.Len() == len(c.tx.bufs) {
-			c.flush()
-		}
+	}
+	worked := n > 0
+	if c.p != nil {
+		worked = c.p.Poll(c.tx) || worked
 	}
 	c.flush()
-	return n > 0, nil
+	return worked, nil
 }
 
 // flush sends the batch; a queue that stays full for a few tries loses the

@@ -18,13 +18,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
 
+	"gotas"
 	"gotas/internal/bench"
+	"gotas/nic/nicopen"
 )
 
 func main() {
@@ -80,17 +83,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// stackFlag adds --stack and returns a function that opens the chosen stack.
-func stackFlag(fs *flag.FlagSet) func() (bench.Stack, error) {
+// stackFlag adds --stack and, for gotas, the service's --ip-addr, --nic
+// and --xdp-mode flags; it returns a function that opens the chosen stack
+// and one that closes it.
+func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 	name := fs.String("stack", "linux", "TCP stack: linux or gotas")
-	return func() (bench.Stack, error) {
+	ipAddr := fs.String("ip-addr", "", "gotas: the stack's IPv4 address with prefix, e.g. 10.0.0.1/24")
+	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
+	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
+	return func() (bench.Stack, func(), error) {
 		switch *name {
 		case "linux":
-			return bench.Linux{}, nil
+			return bench.Linux{}, func() {}, nil
 		case "gotas":
-			return nil, fmt.Errorf("--stack=gotas: the gotas TCP engine is not built yet; only --stack=linux works today")
+			prefix, err := netip.ParsePrefix(*ipAddr)
+			if err != nil || !prefix.Addr().Is4() {
+				return nil, nil, fmt.Errorf("%w: --stack=gotas needs --ip-addr=A/P (got %q)", errUsage, *ipAddr)
+			}
+			if _, err := nicopen.Parse(*nicSpec); err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+			}
+			st, err := gotas.New(gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode})
+			if err != nil {
+				if errors.Is(err, nicopen.ErrConfig) {
+					err = fmt.Errorf("%w: %v", errUsage, err)
+				}
+				return nil, nil, err
+			}
+			return bench.Gotas{Stack: st}, func() { st.Close() }, nil
 		}
-		return nil, fmt.Errorf("%w: --stack=%q: want linux or gotas", errUsage, *name)
+		return nil, nil, fmt.Errorf("%w: --stack=%q: want linux or gotas", errUsage, *name)
 	}
 }
 
@@ -126,10 +148,11 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	if *msgSize < 1 || *bodySize < 0 {
 		return fmt.Errorf("%w: --msg-size must be positive and --body-size not negative", errUsage)
 	}
-	st, err := openStack()
+	st, closeStack, err := openStack()
 	if err != nil {
 		return err
 	}
+	defer closeStack()
 	ln, err := st.Listen(net.JoinHostPort(*bind, strconv.Itoa(*port)))
 	if err != nil {
 		return err
@@ -169,10 +192,11 @@ func echoClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if cfg.MsgSize < 1 || cfg.Conns < 1 || cfg.Conns > 100000 || cfg.Pending < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 {
 		return fmt.Errorf("%w: --msg-size, --conns (up to 100000), --pending and --duration must be positive", errUsage)
 	}
-	st, err := openStack()
+	st, closeStack, err := openStack()
 	if err != nil {
 		return err
 	}
+	defer closeStack()
 	r, err := bench.RunEchoClient(ctx, st, cfg)
 	if err != nil {
 		return err
@@ -201,10 +225,11 @@ func bulkClient(ctx context.Context, args []string, stdout io.Writer) error {
 	if *conns < 1 || *d <= 0 {
 		return fmt.Errorf("%w: --conns and --duration must be positive", errUsage)
 	}
-	st, err := openStack()
+	st, closeStack, err := openStack()
 	if err != nil {
 		return err
 	}
+	defer closeStack()
 	r, err := bench.RunBulkClient(ctx, st, *addr, *conns, *d)
 	if err != nil {
 		return err

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gotas"
 )
 
 // Stack is what a workload runs on: the Linux kernel through package net,
@@ -223,4 +225,15 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// Gotas runs workloads on an embedded gotas stack.
+type Gotas struct{ Stack *gotas.Stack }
+
+// Listen listens on a TCP address of the stack.
+func (g Gotas) Listen(addr string) (net.Listener, error) { return g.Stack.Listen("tcp", addr) }
+
+// DialContext connects from the stack.
+func (g Gotas) DialContext(ctx context.Context, addr string) (net.Conn, error) {
+	return g.Stack.DialContext(ctx, "tcp", addr)
 }

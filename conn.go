@@ -1,0 +1,353 @@
+package gotas
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"gotas/appif"
+)
+
+// Listener accepts connections on a port. It implements net.Listener.
+type Listener struct {
+	s    *Stack
+	h    appif.Handle
+	addr netip.AddrPort
+
+	// Guarded by s.mu.
+	backlog []*Conn
+	err     error
+	ready   chan struct{}
+}
+
+// Accept waits for the next connection.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		l.s.mu.Lock()
+		if len(l.backlog) > 0 {
+			c := l.backlog[0]
+			l.backlog = l.backlog[1:]
+			l.s.mu.Unlock()
+			return c, nil
+		}
+		err := l.err
+		l.s.mu.Unlock()
+		if err != nil {
+			return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
+		}
+		<-l.ready
+	}
+}
+
+// fail ends the listener; s.mu is held.
+func (l *Listener) fail(err error) {
+	if l.err == nil {
+		l.err = err
+	}
+	notify(l.ready)
+}
+
+// Close stops listening; connections already accepted stay open, those
+// still in the backlog are closed.
+func (l *Listener) Close() error {
+	s := l.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.err != nil {
+		return nil
+	}
+	l.fail(net.ErrClosed)
+	delete(s.listeners, l.h)
+	for _, c := range l.backlog {
+		c.closeLocked()
+	}
+	l.backlog = nil
+	if !s.closed {
+		s.ctx.ListenClose(l.h)
+	}
+	return nil
+}
+
+// Addr is the listening address.
+func (l *Listener) Addr() net.Addr { return tcpAddr(l.addr) }
+
+// Conn is a TCP connection on a gotas stack. It implements net.Conn and
+// CloseWrite, like *net.TCPConn.
+type Conn struct {
+	s             *Stack
+	h             appif.Handle
+	local, remote netip.AddrPort
+
+	readMu, writeMu sync.Mutex // one reader and one writer at a time
+
+	// Guarded by s.mu.
+	rx            [][]byte // received bytes not yet read: views into the RX ring
+	rxEOF         bool
+	txFinAcked    bool
+	err           error // set once the connection is dead
+	closed        bool
+	writeShut     bool
+	readDeadline  time.Time
+	writeDeadline time.Time
+
+	rxReady, txReady chan struct{}
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// fail marks the connection dead with err; s.mu is held.
+func (c *Conn) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	notify(c.rxReady)
+	notify(c.txReady)
+}
+
+func (c *Conn) opErr(op string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	if errno, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError(pick(op == "read", "read", "write"), errno)
+	}
+	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(c.local), Addr: tcpAddr(c.remote), Err: err}
+}
+
+// wait blocks until ch is signalled or the deadline passes.
+func wait(ch chan struct{}, deadline time.Time) error {
+	if deadline.IsZero() {
+		<-ch
+		return nil
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return os.ErrDeadlineExceeded
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// Read reads received bytes, blocking until some arrive, the peer closes
+// its side (io.EOF), the connection fails, or the read deadline passes.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	s := c.s
+	for {
+		s.mu.Lock()
+		if c.closed {
+			s.mu.Unlock()
+			return 0, c.opErr("read", net.ErrClosed)
+		}
+		if len(c.rx) > 0 {
+			n := 0
+			for n < len(p) && len(c.rx) > 0 {
+				k := copy(p[n:], c.rx[0])
+				n += k
+				if k == len(c.rx[0]) {
+					c.rx = c.rx[1:]
+				} else {
+					c.rx[0] = c.rx[0][k:]
+				}
+			}
+			if len(c.rx) == 0 {
+				c.rx = c.rx[:0:0] // let the backing array go back to the start
+			}
+			err := s.ctx.RxDone(c.h, n)
+			s.mu.Unlock()
+			if err != nil {
+				return n, c.opErr("read", err)
+			}
+			return n, nil
+		}
+		if c.err != nil {
+			err := c.err
+			s.mu.Unlock()
+			return 0, c.opErr("read", err)
+		}
+		if c.rxEOF {
+			s.mu.Unlock()
+			return 0, io.EOF
+		}
+		deadline := c.readDeadline
+		s.mu.Unlock()
+		if err := wait(c.rxReady, deadline); err != nil {
+			return 0, c.opErr("read", err)
+		}
+	}
+}
+
+// Write sends p, blocking while the send buffer is full.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	s := c.s
+	written := 0
+	for {
+		s.mu.Lock()
+		switch {
+		case c.closed:
+			s.mu.Unlock()
+			return written, c.opErr("write", net.ErrClosed)
+		case c.err != nil:
+			err := c.err
+			s.mu.Unlock()
+			return written, c.opErr("write", err)
+		case c.writeShut:
+			s.mu.Unlock()
+			return written, c.opErr("write", syscall.EPIPE)
+		}
+		n, err := s.ctx.Send(c.h, p[written:])
+		written += n
+		deadline := c.writeDeadline
+		s.mu.Unlock()
+		if err != nil && err != appif.ErrAgain {
+			return written, c.opErr("write", err)
+		}
+		if written == len(p) {
+			return written, nil
+		}
+		if n > 0 {
+			continue
+		}
+		if err := wait(c.txReady, deadline); err != nil {
+			return written, c.opErr("write", err)
+		}
+	}
+}
+
+// CloseWrite sends FIN: the peer reads EOF, and this side can still read.
+func (c *Conn) CloseWrite() error {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if c.writeShut || c.err != nil {
+		return nil
+	}
+	c.writeShut = true
+	if err := s.ctx.Shutdown(c.h); err != nil {
+		return c.opErr("close", err)
+	}
+	return nil
+}
+
+// Close closes the connection the way the Linux kernel closes an orphaned
+// socket: data already written is still delivered, then FIN, and the
+// connection is released once both FINs are acknowledged. If received data
+// was left unread, or the peer keeps sending, it is reset instead.
+func (c *Conn) Close() error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.closed {
+		return c.opErr("close", net.ErrClosed)
+	}
+	c.closeLocked()
+	return nil
+}
+
+// lingerTimeout bounds how long a closed connection waits for the peer's
+// FIN (Linux's tcp_fin_timeout default).
+const lingerTimeout = 60 * time.Second
+
+// closeLocked closes the application's side; s.mu is held.
+func (c *Conn) closeLocked() {
+	s := c.s
+	unread := len(c.rx) > 0
+	c.closed = true
+	c.rx = nil
+	notify(c.rxReady)
+	notify(c.txReady)
+	if _, ok := s.conns[c.h]; !ok || s.closed {
+		return
+	}
+	if unread || c.err != nil {
+		c.release()
+		return
+	}
+	if !c.writeShut {
+		c.writeShut = true
+		if s.ctx.Shutdown(c.h) != nil {
+			c.release()
+			return
+		}
+	}
+	if c.finished() {
+		return
+	}
+	time.AfterFunc(lingerTimeout, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.conns[c.h] == c && !s.closed {
+			c.release()
+		}
+	})
+}
+
+// finished releases a closed connection once both directions have ended
+// with acknowledged FINs, and reports whether it did; s.mu is held.
+func (c *Conn) finished() bool {
+	if c.closed && c.rxEOF && c.txFinAcked {
+		c.release()
+		return true
+	}
+	return false
+}
+
+// release gives the connection back to the stack: gracefully if both FINs
+// were exchanged, with a RST otherwise; s.mu is held.
+func (c *Conn) release() {
+	delete(c.s.conns, c.h)
+	c.s.ctx.Close(c.h)
+}
+
+// LocalAddr is the local address.
+func (c *Conn) LocalAddr() net.Addr { return tcpAddr(c.local) }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return tcpAddr(c.remote) }
+
+// SetDeadline sets the read and write deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.SetReadDeadline(t)
+	return c.SetWriteDeadline(t)
+}
+
+// SetReadDeadline makes blocked and future Reads fail with
+// os.ErrDeadlineExceeded after t; zero means no deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.s.mu.Lock()
+	c.readDeadline = t
+	c.s.mu.Unlock()
+	notify(c.rxReady) // a blocked Read re-checks its deadline
+	return nil
+}
+
+// SetWriteDeadline is SetReadDeadline for Writes.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.s.mu.Lock()
+	c.writeDeadline = t
+	c.s.mu.Unlock()
+	notify(c.txReady)
+	return nil
+}
+
+// SetNoDelay exists for compatibility with *net.TCPConn: gotas never
+// delays small segments (there is no Nagle algorithm).
+func (c *Conn) SetNoDelay(bool) error { return nil }

@@ -1,0 +1,325 @@
+package fastpath
+
+import (
+	"gotas/tcp"
+	"gotas/wire"
+)
+
+// txBudget is how many segments one flow sends per turn before others get
+// theirs.
+const txBudget = 16
+
+// serveTx gives every flow on the transmit list one turn.
+func (e *Engine) serveTx() bool {
+	if len(e.txList) == 0 {
+		return false
+	}
+	list := e.txList
+	e.txList = e.txNext[:0]
+	for _, id := range list {
+		f := &e.fs.hot[id]
+		f.flags &^= fInTx
+		if f.flags&fAlive != 0 {
+			e.transmit(id)
+		}
+	}
+	e.txNext = list[:0]
+	return true
+}
+
+// txQueued returns the bytes in the TX ring from snd_una on (unacked and
+// unsent); false if the app's head is out of range (corrupt ring).
+func (e *Engine) txQueued(f *flow, c *flowCold) (uint32, bool) {
+	n := c.tx.Head.Load() - f.txTail
+	return n, n <= c.tx.Mask+1
+}
+
+// transmit sends what the windows allow, up to txBudget segments.
+func (e *Engine) transmit(id uint32) {
+	f := &e.fs.hot[id]
+	c := &e.fs.cold[id]
+	queued, ok := e.txQueued(f, c)
+	if !ok {
+		return
+	}
+	dataEnd := f.sndUna.Add(queued)
+	mss := uint32(f.mss)
+	c.pacer.SetRateKbps(e.fs.Counters[id].RateKbps.Load())
+	exhausted := true
+	for range txBudget {
+		if c.pacer.Rate() != 0 && c.pacer.Next() > e.now {
+			e.pace.Schedule(id, c.pacer.Next())
+			return
+		}
+		wndEdge := f.sndUna.Add(f.sndWnd)
+		var sent uint32
+		if f.flags&fSACK != 0 && c.sb.InRecovery() {
+			if c.sb.Pipe()+mss > f.cwnd {
+				exhausted = false
+				break
+			}
+			var newData uint32
+			if f.sndNxt.LessThan(dataEnd) && f.sndNxt.LessThan(wndEdge) {
+				newData = min(uint32(dataEnd-f.sndNxt), uint32(wndEdge-f.sndNxt))
+			}
+			seg := c.sb.NextSeg(newData)
+			if seg.Kind == tcp.SegNone {
+				exhausted = false
+				break
+			}
+			sent = e.sendRange(id, seg.Start, seg.Len, dataEnd)
+			if sent == 0 {
+				exhausted = false
+				break
+			}
+			if seg.Kind == tcp.SegNew {
+				f.sndNxt = seg.End()
+			}
+			c.sb.OnTransmit(seg)
+		} else {
+			inflight := uint32(f.sndNxt - f.sndUna)
+			var limit uint32
+			if f.cwnd > inflight && f.sndNxt.LessThan(wndEdge) {
+				limit = min(f.cwnd-inflight, uint32(wndEdge-f.sndNxt))
+			}
+			var n uint32
+			if f.sndNxt.LessThan(dataEnd) {
+				n = min(mss, uint32(dataEnd-f.sndNxt), limit)
+			}
+			finDue := f.flags&fTxClose != 0 && f.sndNxt.Add(n) == dataEnd &&
+				(f.flags&fTxFinSent == 0 || dataEnd.LessThan(f.sndMax) && f.sndNxt.LessThanEq(dataEnd))
+			if n == 0 && !(finDue && f.sndNxt == dataEnd) {
+				exhausted = false
+				break
+			}
+			l := n
+			if finDue {
+				l++ // the FIN's sequence number
+			}
+			sent = e.sendRange(id, f.sndNxt, l, dataEnd)
+			if sent == 0 {
+				exhausted = false
+				break
+			}
+			if f.flags&fSACK != 0 {
+				c.sb.OnTransmit(tcp.Segment{Start: f.sndNxt, Len: l, Kind: tcp.SegNew})
+			}
+			f.sndNxt = f.sndNxt.Add(l)
+		}
+		if f.sndMax.LessThan(f.sndNxt) {
+			f.sndMax = f.sndNxt
+		}
+		if c.pacer.Rate() != 0 {
+			c.pacer.Sent(e.now, sent)
+		}
+	}
+	if f.sndNxt.LessThan(dataEnd) || f.flags&fTxClose != 0 && f.flags&fTxFinSent == 0 {
+		if f.sndWnd == 0 && f.sndUna == f.sndMax {
+			e.armPersist(id)
+		}
+	}
+	if exhausted {
+		e.wantTx(id) // budget used up: more may be allowed, next turn
+	}
+}
+
+// sendRange sends the segment [start, start+l); l includes a FIN when the
+// range reaches past dataEnd. It returns the bytes sent, 0 if no buffer.
+func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) uint32 {
+	f := &e.fs.hot[id]
+	c := &e.fs.cold[id]
+	flags := wire.TCPFlagACK
+	n := l
+	if start.Add(l).GreaterThan(dataEnd) {
+		n = uint32(dataEnd - start)
+		flags |= wire.TCPFlagFIN
+	}
+	pos := f.txTail + uint32(start-f.sndUna)
+	a, b := ringSpan(c.tx.Data, c.tx.Mask, pos, n)
+	retx := start.LessThan(f.sndMax)
+	if n > 0 {
+		flags |= wire.TCPFlagPSH
+		if f.flags&fCwrPend != 0 && !retx {
+			flags |= wire.TCPFlagCWR
+			f.flags &^= fCwrPend
+		}
+	}
+	if !e.build(id, start, flags, a, b) {
+		return 0
+	}
+	if flags&wire.TCPFlagFIN != 0 {
+		if f.flags&fRxFin == 0 {
+			f.flags |= fActiveClose
+		}
+		f.flags |= fTxFinSent
+	}
+	e.stats.txSegments.Add(1)
+	e.stats.txBytes.Add(uint64(n))
+	if retx {
+		e.stats.txRetransmits.Add(1)
+		e.fs.Counters[id].Retransmits.Add(1)
+	} else if f.flags&(fTS|fTiming) == 0 && n > 0 {
+		f.flags |= fTiming
+		f.rttSeq, f.rttTime = start, e.nowUs
+	}
+	if _, armed := e.timers.Scheduled(id); !armed || f.sndUna == f.sndMax {
+		e.armRTO(id)
+	}
+	return l
+}
+
+func ringSpan(data []byte, mask, pos, n uint32) (a, b []byte) {
+	s := pos & mask
+	first := min(n, mask+1-s)
+	return data[s : s+first], data[:n-first]
+}
+
+// sendAck sends a pure ACK now.
+func (e *Engine) sendAck(id uint32) {
+	f := &e.fs.hot[id]
+	if e.build(id, f.sndNxt, wire.TCPFlagACK, nil, nil) {
+		e.stats.txAcks.Add(1)
+	}
+}
+
+// build writes one segment of flow id into the transmit batch: Ethernet,
+// IPv4 and TCP headers with timestamps and (on pure ACKs) SACK blocks, the
+// payload a+b, and a full software checksum.
+func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte) bool {
+	f := &e.fs.hot[id]
+	c := &e.fs.cold[id]
+	buf := e.tx.Next()
+	if buf == nil {
+		return false
+	}
+	n := len(a) + len(b)
+	o := &e.txo
+	o.Present = 0
+	if f.flags&fTS != 0 {
+		o.Present = wire.OptTimestamps
+		o.TSVal, o.TSEcr = e.nowUs, f.tsRecent
+	}
+	if n == 0 && f.flags&fSACK != 0 && !c.ooo.Empty() {
+		limit := 4
+		if f.flags&fTS != 0 {
+			limit = 3
+		}
+		for _, s := range c.ooo.SACKBlocks(e.sacks[:0], limit) {
+			o.AddSACK(wire.SACKBlock{Start: uint32(s.Start), End: uint32(s.End)})
+		}
+	}
+	if f.flags&fEcePend != 0 {
+		flags |= wire.TCPFlagECE
+	}
+	free, _ := e.rxFree(f, c)
+	win := f.rwin.Field(f.rcvNxt, free)
+	f.advWnd = uint32(win) << f.rwin.Shift()
+	var tos uint8
+	if n > 0 && f.flags&fECN != 0 {
+		tos = 2 // ECT(0)
+	}
+	k := wire.PutEthernet(buf, f.rmac, e.cfg.MAC, wire.EtherTypeIPv4)
+	ipOff := k
+	k += wire.IPv4MinHeaderLen
+	hl := wire.PutTCP(buf[k:], wire.TCPFields{SrcPort: f.key.LocalPort, DstPort: f.key.RemotePort,
+		SeqNum: uint32(seq), AckNum: uint32(f.rcvNxt), Flags: flags, Window: win}, o)
+	copy(buf[k+hl+copy(buf[k+hl:], a):], b)
+	segLen := hl + n
+	wire.PutIPv4(buf[ipOff:], wire.IPv4Fields{TOS: tos, TotalLen: uint16(wire.IPv4MinHeaderLen + segLen),
+		DF: true, TTL: 64, Protocol: wire.IPProtoTCP, Src: f.key.LocalIP, Dst: f.key.RemoteIP})
+	wire.SetTCPChecksum(f.key.LocalIP, f.key.RemoteIP, buf[k:k+segLen])
+	total := k + segLen
+	if total < 60 {
+		clear(buf[total:60])
+		total = 60
+	}
+	e.tx.Commit(total)
+	f.ackPend = 0
+	f.flags &^= fInAck
+	return true
+}
+
+func (e *Engine) armRTO(id uint32) {
+	rto := e.fs.cold[id].rto.Timeout()
+	e.timers.Schedule(id, e.now+uint64(rto)*1000)
+}
+
+func (e *Engine) armPersist(id uint32) {
+	if _, ok := e.timers.Scheduled(id); ok {
+		return
+	}
+	f := &e.fs.hot[id]
+	rto := uint64(e.fs.cold[id].rto.Timeout()) << min(f.retries, 6)
+	e.timers.Schedule(id, e.now+min(rto, 60_000_000)*1000)
+}
+
+// pollTimers fires due retransmission and persist timers, and releases
+// paced flows whose time has come.
+func (e *Engine) pollTimers() bool {
+	worked := false
+	for {
+		n := e.pace.Poll(e.now, e.wheelOut[:])
+		for _, id := range e.wheelOut[:n] {
+			if e.fs.hot[id].flags&fAlive != 0 {
+				e.wantTx(id)
+			}
+		}
+		worked = worked || n > 0
+		if n < len(e.wheelOut) {
+			break
+		}
+	}
+	for {
+		n := e.timers.Poll(e.now, e.wheelOut[:])
+		for _, id := range e.wheelOut[:n] {
+			e.timeout(id)
+		}
+		worked = worked || n > 0
+		if n < len(e.wheelOut) {
+			break
+		}
+	}
+	return worked
+}
+
+func (e *Engine) timeout(id uint32) {
+	f := &e.fs.hot[id]
+	c := &e.fs.cold[id]
+	if f.flags&fAlive == 0 {
+		return
+	}
+	if f.sndUna == f.sndMax {
+		// Persist: probe a zero window with an old sequence number, which
+		// any TCP answers with an ACK carrying its current window.
+		queued, _ := e.txQueued(f, c)
+		if queued == 0 && f.flags&fTxClose == 0 || f.sndWnd != 0 {
+			e.wantTx(id)
+			return
+		}
+		e.stats.probes.Add(1)
+		e.build(id, f.sndUna.Sub(1), wire.TCPFlagACK, nil, nil)
+		if f.retries < 255 {
+			f.retries++
+		}
+		e.armPersist(id)
+		return
+	}
+	f.retries++
+	if int(f.retries) > e.cfg.MaxRetries {
+		e.gone(id, GoneTimeout)
+		return
+	}
+	e.stats.rtos.Add(1)
+	e.fs.Counters[id].RTOs.Add(1)
+	flight := uint32(f.sndMax - f.sndUna)
+	f.ssthresh = max(flight/2, 2*uint32(f.mss))
+	f.cwnd = uint32(f.mss)
+	f.flags &^= fRecovery
+	f.recover = f.sndMax
+	f.dupAcks = 0
+	c.sb.OnRTO()
+	c.rto.Backoff()
+	e.goBack(f)
+	e.armRTO(id)
+	e.wantTx(id)
+}

@@ -1,0 +1,430 @@
+// Package gotas is the embedded form of the gotas TCP stack: New opens a
+// NIC and runs the fast and slow paths in this process, and Listen and Dial
+// return standard net.Listener and net.Conn values on top of them.
+//
+//	st, err := gotas.New(gotas.Config{Addr: netip.MustParsePrefix("10.0.0.1/24"), NIC: "afxdp:eth0"})
+//	ln, err := st.Listen("tcp", ":8080")
+//	http.Serve(ln, handler)
+//
+// Errors from connections wrap syscall errnos, so errors.Is(err,
+// syscall.ECONNRESET) and friends work as they do with package net.
+package gotas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"gotas/appif"
+	"gotas/nic"
+	"gotas/nic/nicopen"
+	"gotas/slowpath"
+)
+
+// Config configures an embedded stack.
+type Config struct {
+	// Addr is the stack's IPv4 address and directly connected prefix.
+	Addr netip.Prefix
+	// NIC is the packet I/O back-end, kind:interface (afxdp:eth0,
+	// afpacket:eth0, tap:tas0). Ignored when Port is set.
+	NIC string
+	// XDPMode is auto, native or generic (AF_XDP only).
+	XDPMode string
+	// Port is an already opened NIC (tests use nic/memnic); the stack
+	// closes it on Close.
+	Port nic.Port
+	// Routes are static routes: destination prefix to next hop.
+	Routes []Route
+	// Stack tunes the TCP engine (buffer sizes, options, timers); its
+	// Prefix and Routes are filled from the fields above.
+	Stack slowpath.Config
+}
+
+// Route sends traffic for Dst through the gateway Via.
+type Route struct {
+	Dst netip.Prefix
+	Via netip.Addr
+}
+
+// Stack is a running embedded gotas stack.
+type Stack struct {
+	st   *slowpath.Stack
+	addr netip.Addr
+
+	// mu serializes use of ctx, which, like TAS's libtas context, is not
+	// safe for concurrent use; it also guards the bookkeeping below.
+	mu        sync.Mutex
+	ctx       *appif.Context
+	conns     map[appif.Handle]*Conn
+	listeners map[appif.Handle]*Listener
+	pending   map[uint64]chan openResult // Listen/Connect cookie -> waiter
+	closed    bool
+
+	pollerDone chan struct{}
+}
+
+type openResult struct {
+	h      appif.Handle
+	err    syscall.Errno
+	remote netip.AddrPort
+	local  uint16
+}
+
+// New opens the NIC and starts the stack.
+func New(cfg Config) (*Stack, error) {
+	if !cfg.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("gotas: Config.Addr %v: want an IPv4 prefix such as 10.0.0.1/24", cfg.Addr)
+	}
+	port := cfg.Port
+	if port == nil {
+		spec, err := nicopen.Parse(cfg.NIC)
+		if err != nil {
+			return nil, err
+		}
+		if port, err = nicopen.Open(spec, nicopen.Options{Addr: cfg.Addr.Addr(), XDPMode: cfg.XDPMode}); err != nil {
+			return nil, err
+		}
+	}
+	sc := cfg.Stack
+	sc.Prefix = cfg.Addr
+	if len(cfg.Routes) > 0 {
+		sc.Routes = &slowpath.Routes{}
+		for _, r := range cfg.Routes {
+			if err := sc.Routes.Add(r.Dst, r.Via); err != nil {
+				port.Close()
+				return nil, err
+			}
+		}
+	}
+	st, err := slowpath.NewStack(port, sc)
+	if err != nil {
+		port.Close()
+		return nil, err
+	}
+	ctx, err := st.NewContext()
+	if err != nil {
+		st.Stop()
+		return nil, err
+	}
+	st.Start()
+	s := &Stack{
+		st: st, addr: cfg.Addr.Addr(), ctx: ctx,
+		conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
+		pending: map[uint64]chan openResult{}, pollerDone: make(chan struct{}),
+	}
+	go s.poll()
+	return s, nil
+}
+
+// Addr is the stack's IPv4 address.
+func (s *Stack) Addr() netip.Addr { return s.addr }
+
+// Engine gives access to the TCP engine for statistics and resource
+// counts.
+func (s *Stack) Engine() *slowpath.Stack { return s.st }
+
+// Close stops the stack; open connections and listeners fail with
+// net.ErrClosed.
+func (s *Stack) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, c := range s.conns {
+		c.fail(net.ErrClosed)
+	}
+	for _, l := range s.listeners {
+		l.fail(net.ErrClosed)
+	}
+	for _, w := range s.pending {
+		close(w)
+	}
+	s.mu.Unlock()
+	s.ctx.Wake()
+	<-s.pollerDone
+	return s.st.Stop()
+}
+
+// poll is the context's event loop: it turns events into state changes of
+// connections and listeners and wakes whoever waits on them. It spins a
+// little when idle, then sleeps on the context's doorbell.
+func (s *Stack) poll() {
+	defer close(s.pollerDone)
+	evs := make([]appif.Event, 64)
+	idle := 0
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		n, err := s.ctx.Poll(evs)
+		if err != nil {
+			s.failAll(err)
+			s.mu.Unlock()
+			return
+		}
+		for i := range evs[:n] {
+			s.dispatch(&evs[i])
+		}
+		if n > 0 {
+			s.mu.Unlock()
+			idle = 0
+			continue
+		}
+		idle++
+		if idle < 64 {
+			s.mu.Unlock()
+			runtime.Gosched()
+			continue
+		}
+		ready, err := s.ctx.ArmWait()
+		s.mu.Unlock()
+		if err != nil {
+			s.mu.Lock()
+			s.failAll(err)
+			s.mu.Unlock()
+			return
+		}
+		if !ready {
+			s.ctx.Sleep(100 * time.Millisecond)
+		}
+		s.mu.Lock()
+		s.ctx.DisarmWait()
+		s.mu.Unlock()
+		idle = 0
+	}
+}
+
+func (s *Stack) failAll(err error) {
+	err = fmt.Errorf("gotas: application context failed: %w", err)
+	for _, c := range s.conns {
+		c.fail(err)
+	}
+	for _, l := range s.listeners {
+		l.fail(err)
+	}
+}
+
+// dispatch applies one event; s.mu is held.
+func (s *Stack) dispatch(e *appif.Event) {
+	switch e.Type {
+	case appif.EvListenOpened, appif.EvConnOpened:
+		if w, ok := s.pending[e.Cookie]; ok {
+			delete(s.pending, e.Cookie)
+			w <- openResult{h: pick(e.Type == appif.EvListenOpened, e.Listener, e.Conn), err: e.Err, remote: e.Remote, local: e.LocalPort}
+		} else if e.Err == 0 && e.Type == appif.EvConnOpened {
+			s.ctx.Close(e.Conn) // its dialer gave up
+		}
+	case appif.EvAccepted:
+		l := s.listeners[e.Listener]
+		if l == nil || l.err != nil || e.Err != 0 {
+			if e.Err == 0 {
+				s.ctx.Close(e.Conn)
+			}
+			return
+		}
+		c := s.newConn(e.Conn, netip.AddrPortFrom(s.addr, e.LocalPort), e.Remote)
+		l.backlog = append(l.backlog, c)
+		notify(l.ready)
+	case appif.EvListenClosed:
+		if l := s.listeners[e.Listener]; l != nil {
+			delete(s.listeners, e.Listener)
+			l.fail(net.ErrClosed)
+		}
+	case appif.EvData:
+		if c := s.conns[e.Conn]; c != nil {
+			if c.closed {
+				c.release() // nobody will read it: reset, as Linux does
+				return
+			}
+			for _, d := range e.Data {
+				if len(d) > 0 {
+					c.rx = append(c.rx, d)
+				}
+			}
+			notify(c.rxReady)
+		}
+	case appif.EvTxSpace:
+		if c := s.conns[e.Conn]; c != nil {
+			notify(c.txReady)
+		}
+	case appif.EvRxClosed:
+		if c := s.conns[e.Conn]; c != nil {
+			c.rxEOF = true
+			notify(c.rxReady)
+			c.finished()
+		}
+	case appif.EvTxClosed:
+		if c := s.conns[e.Conn]; c != nil {
+			c.txFinAcked = true
+			c.finished()
+		}
+	case appif.EvClosed:
+		if c := s.conns[e.Conn]; c != nil {
+			errno := e.Err
+			if errno == 0 {
+				errno = syscall.ECONNRESET
+			}
+			c.fail(errno)
+			c.release()
+		}
+	}
+}
+
+func pick[T any](cond bool, a, b T) T {
+	if cond {
+		return a
+	}
+	return b
+}
+
+// notify wakes a waiter without blocking; a pending wakeup is enough.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// request sends a Listen or Connect and waits for its answer.
+func (s *Stack) request(ctx context.Context, send func() (uint64, error)) (openResult, error) {
+	w := make(chan openResult, 1)
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return openResult{}, net.ErrClosed
+		}
+		cookie, err := send()
+		if err == nil {
+			s.pending[cookie] = w
+			s.mu.Unlock()
+			break
+		}
+		s.mu.Unlock()
+		if !errors.Is(err, appif.ErrAgain) {
+			return openResult{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return openResult{}, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	select {
+	case r, ok := <-w:
+		if !ok {
+			return openResult{}, net.ErrClosed
+		}
+		return r, nil
+	case <-ctx.Done():
+		// The answer may still come; dispatch closes a connection nobody
+		// waits for.
+		return openResult{}, ctx.Err()
+	}
+}
+
+func parseAddr(network, address string) (netip.AddrPort, error) {
+	switch network {
+	case "tcp", "tcp4":
+	default:
+		return netip.AddrPort{}, fmt.Errorf("gotas: network %q: only tcp and tcp4 are supported", network)
+	}
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("gotas: bad port in %q", address)
+	}
+	var ip netip.Addr
+	if host != "" {
+		if ip, err = netip.ParseAddr(host); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("gotas: %q: want a numeric IPv4 address (no name resolution)", address)
+		}
+		ip = ip.Unmap()
+		if !ip.Is4() {
+			return netip.AddrPort{}, fmt.Errorf("gotas: %q: only IPv4 is supported", address)
+		}
+	}
+	return netip.AddrPortFrom(ip, uint16(port)), nil
+}
+
+// Listen listens on a local port. The address's host part must be empty,
+// 0.0.0.0 or the stack's address.
+func (s *Stack) Listen(network, address string) (net.Listener, error) {
+	ap, err := parseAddr(network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	if ap.Addr().IsValid() && !ap.Addr().IsUnspecified() && ap.Addr() != s.addr {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: syscall.EADDRNOTAVAIL}
+	}
+	if ap.Port() == 0 {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("gotas: listening needs an explicit port")}
+	}
+	r, err := s.request(context.Background(), func() (uint64, error) { return s.ctx.Listen(ap.Port(), 1024) })
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	if r.err != 0 {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: os.NewSyscallError("listen", r.err)}
+	}
+	l := &Listener{s: s, h: r.h, addr: netip.AddrPortFrom(s.addr, ap.Port()), ready: make(chan struct{}, 1)}
+	s.mu.Lock()
+	s.listeners[r.h] = l
+	s.mu.Unlock()
+	return l, nil
+}
+
+// Dial connects to address (numeric IPv4:port).
+func (s *Stack) Dial(network, address string) (net.Conn, error) {
+	return s.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address, giving up when ctx ends.
+func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	ap, err := parseAddr(network, address)
+	if err == nil && !ap.Addr().IsValid() {
+		err = errors.New("gotas: dial needs a destination address")
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	r, err := s.request(ctx, func() (uint64, error) { return s.ctx.Connect(ap) })
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: err}
+	}
+	if r.err != 0 {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: os.NewSyscallError("connect", r.err)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: net.ErrClosed}
+	}
+	return s.newConn(r.h, netip.AddrPortFrom(s.addr, r.local), ap), nil
+}
+
+// newConn registers a connection; s.mu is held.
+func (s *Stack) newConn(h appif.Handle, local, remote netip.AddrPort) *Conn {
+	c := &Conn{s: s, h: h, local: local, remote: remote,
+		rxReady: make(chan struct{}, 1), txReady: make(chan struct{}, 1)}
+	s.conns[h] = c
+	return c
+}
+
+func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }
+

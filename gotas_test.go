@@ -1,0 +1,147 @@
+package gotas
+
+import (
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotas/internal/impair"
+	"gotas/nic/memnic"
+)
+
+// pair makes two embedded stacks joined by an in-memory link.
+func pair(t *testing.T, link impair.Config) (a, b *Stack) {
+	t.Helper()
+	pa, pb := memnic.Pair(link, link)
+	var err error
+	a, err = New(Config{Addr: netip.MustParsePrefix("10.9.0.1/24"), Port: pa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err = New(Config{Addr: netip.MustParsePrefix("10.9.0.2/24"), Port: pb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return a, b
+}
+
+func TestConnEchoAndHalfClose(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		io.Copy(c, c) // echo until EOF, then close
+		c.Close()
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:7000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.RemoteAddr().String() != "10.9.0.1:7000" || c.LocalAddr().(*net.TCPAddr).IP.String() != "10.9.0.2" {
+		t.Fatalf("addresses %v -> %v", c.LocalAddr(), c.RemoteAddr())
+	}
+	msg := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{1}).Read(msg)
+	go func() {
+		c.Write(msg)
+		c.(*Conn).CloseWrite()
+	}()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read back after %d bytes: %v", len(got), err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(msg) {
+		t.Fatalf("echoed %d bytes differ from the %d sent", len(got), len(msg))
+	}
+}
+
+func TestDialClosedPortIsRefused(t *testing.T) {
+	_, b := pair(t, impair.Config{})
+	start := time.Now()
+	_, err := b.Dial("tcp", "10.9.0.1:9")
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial to a closed port: %v, want ECONNREFUSED", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("refusal took %v", d)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			time.Sleep(2 * time.Second)
+			c.Close()
+		}
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = c.Read(make([]byte, 10))
+	var ne net.Error
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("read past deadline: %v", err)
+	}
+	// Writing still works after a read timeout.
+	if _, err := c.Write([]byte("still alive")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPeerResetSurfacesAsECONNRESET(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:7002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := <-accepted
+	// The server closes with data left unread, which resets the
+	// connection (RFC 1122 4.2.2.13), as Linux does.
+	c.Write([]byte("unread"))
+	time.Sleep(50 * time.Millisecond)
+	sc.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, err = io.ReadAll(c)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("after the peer reset: %v, want ECONNRESET", err)
+	}
+}

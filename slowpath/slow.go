@@ -1,0 +1,455 @@
+package slowpath
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"net/netip"
+	"sync/atomic"
+	"syscall"
+
+	"gotas/appif"
+	"gotas/fastpath"
+	"gotas/shm"
+	"gotas/tcp"
+	"gotas/wire"
+)
+
+type connState uint8
+
+const (
+	stSynSent     connState = iota + 1 // active open, waiting for SYN-ACK
+	stSynRcvd                          // passive open, waiting for the final ACK
+	stEstablished                      // installed in the fast path
+	stClosing                          // app closed; waiting for the core to drop the flow
+	stGone                             // the core dropped it (RST, timeout); waiting for the app's Close
+)
+
+// conn is the slow path's record of a connection from the first SYN until
+// the application closes it.
+type conn struct {
+	key      fastpath.FlowKey
+	id       uint32
+	handle   appif.Handle
+	state    connState
+	ctx      *svcCtx
+	cookie   uint64
+	lst      *listener
+	iss, irs tcp.Seq
+	rmac     wire.MAC
+	rxOff    uint64
+	txOff    uint64
+	ownPort  bool // the local port is ephemeral and ours to free
+
+	peerMSS            uint16
+	sndShift, rcvShift uint8
+	sack, ts, ecn, ws  bool
+	tsRecent           uint32
+	peerWnd            uint32
+	synTime            uint64
+	retries            int
+	deadline           uint64 // handshake retransmission (ns); 0: none
+}
+
+type listener struct {
+	handle           appif.Handle
+	port             uint16
+	ctx              *svcCtx
+	backlog, pending int
+}
+
+type twEntry struct {
+	sndNxt, rcvNxt tcp.Seq
+	rmac           wire.MAC
+	expires        uint64
+	ownPort        bool
+}
+
+type resCounters struct {
+	flows, ports, timeWait, conns atomic.Int64
+}
+
+type slowCounters struct {
+	punted                                        [8]atomic.Uint64
+	synsIn, synAcksOut, backlogOverflow, rstsSent atomic.Uint64
+	refused, timedOut, resets, reinjected         atomic.Uint64
+	badChecksum, noRoute                          atomic.Uint64
+}
+
+// slow is the slow path's state; only the slow-path goroutine touches it.
+type slow struct {
+	s      *Stack
+	host   *Host
+	arp    arpCache
+	routes Routes
+
+	conns     map[fastpath.FlowKey]*conn
+	byID      []*conn
+	gens      []uint32
+	freeIDs   []uint32
+	listeners map[uint16]*listener
+	lstGen    uint32
+	ports     map[uint16]int
+	portHint  uint16
+	tw        map[fastpath.FlowKey]*twEntry
+	ctxs      []*svcCtx
+	nextTimer uint64
+	secret    [32]byte
+	hostTx    *fastpath.TxBatch
+	frame     [nic_MaxFrame]byte
+	res       resCounters
+	st        slowCounters
+	partial   bool
+}
+
+const nic_MaxFrame = 1518
+
+const (
+	ephemeralLo = 32768
+	ephemeralHi = 60999
+)
+
+func newSlow(s *Stack) *slow {
+	sp := &slow{s: s, host: NewHost(s.mac, s.ip),
+		arp:   arpCache{m: map[wire.Addr4]*arpEntry{}, ttl: defaultARPTTL, retry: uint64(s.cfg.ARPRetry), retries: s.cfg.ARPRetries},
+		conns: map[fastpath.FlowKey]*conn{}, byID: make([]*conn, s.cfg.MaxFlows), gens: make([]uint32, s.cfg.MaxFlows),
+		listeners: map[uint16]*listener{}, ports: map[uint16]int{}, tw: map[fastpath.FlowKey]*twEntry{},
+		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum}
+	for i := range s.cfg.MaxFlows {
+		sp.freeIDs = append(sp.freeIDs, uint32(i))
+	}
+	if s.cfg.Routes != nil {
+		sp.routes = *s.cfg.Routes
+	}
+	sp.routes.Add(s.cfg.Prefix.Masked(), netip.Addr{})
+	var h [2]byte
+	copy(h[:], sp.secret[30:])
+	sp.portHint = ephemeralLo + binary.LittleEndian.Uint16(h[:])%(ephemeralHi-ephemeralLo)
+	return sp
+}
+
+func (sp *slow) now() uint64 { return sp.s.cfg.Clock() }
+
+func (sp *slow) stats() StackStats {
+	st := &sp.st
+	out := StackStats{Host: sp.host.Stats(),
+		SynsIn: st.synsIn.Load(), SynAcksOut: st.synAcksOut.Load(), BacklogOverflow: st.backlogOverflow.Load(),
+		RstsSent: st.rstsSent.Load(), Refused: st.refused.Load(), TimedOut: st.timedOut.Load(),
+		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
+		NoRoute: st.noRoute.Load()}
+	for i := range out.Punted {
+		out.Punted[i] = st.punted[i].Load()
+	}
+	return out
+}
+
+func (sp *slow) staticARP(ip wire.Addr4, mac wire.MAC) {
+	sp.s.mu.Lock() // AddNeighbor may race the slow path only before Start
+	defer sp.s.mu.Unlock()
+	sp.arp.m[ip] = &arpEntry{mac: mac, resolved: true, static: true}
+}
+
+// poll runs one slow-path iteration.
+func (sp *slow) poll() bool {
+	worked := false
+	if sp.s.hasNew.Load() {
+		sp.adopt()
+		worked = true
+	}
+	for _, q := range sp.s.krx {
+		n, _ := q.Peek(64)
+		for i := range n {
+			sp.fromCore(q.Slot(i))
+		}
+		q.Release(n)
+		worked = worked || n > 0
+	}
+	for _, c := range sp.ctxs {
+		n, _ := c.req.Peek(64)
+		for i := range n {
+			var m appif.Ctl
+			m.Get(c.req.Slot(i))
+			sp.request(c, &m)
+		}
+		c.req.Release(n)
+		worked = worked || n > 0
+		sp.flushOut(c)
+	}
+	if now := sp.now(); sp.nextTimer != 0 && now >= sp.nextTimer {
+		sp.timers(now)
+		worked = true
+	}
+	return worked
+}
+
+func (sp *slow) prepareSleep() bool {
+	for _, q := range sp.s.krx {
+		if ok, _ := q.ArmSleep(); !ok {
+			sp.woke()
+			return false
+		}
+	}
+	for _, c := range sp.ctxs {
+		if len(c.out) > 0 {
+			sp.woke()
+			return false
+		}
+		if ok, _ := c.req.ArmSleep(); !ok {
+			sp.woke()
+			return false
+		}
+	}
+	return !sp.s.hasNew.Load()
+}
+
+func (sp *slow) woke() {
+	for _, q := range sp.s.krx {
+		q.Disarm()
+	}
+	for _, c := range sp.ctxs {
+		c.req.Disarm()
+	}
+}
+
+func (sp *slow) adopt() {
+	sp.s.mu.Lock()
+	news := sp.s.newCtxs
+	sp.s.newCtxs = nil
+	sp.s.hasNew.Store(false)
+	sp.s.mu.Unlock()
+	for _, c := range news {
+		sp.ctxs = append(sp.ctxs, c)
+		sp.s.sh.Contexts[c.idx].Store(c.info)
+		for i := range sp.s.ktx {
+			sp.toCore(i, fastpath.CtlMsg{Type: fastpath.KtxAddContext, ID: uint32(c.idx)}, nil)
+		}
+	}
+}
+
+// toCore queues a message (and frame) for core i; false if its queue is
+// full (the message is dropped: frames are retransmitted by TCP, and
+// control messages are never sent in bursts larger than the queue).
+func (sp *slow) toCore(i int, m fastpath.CtlMsg, frame []byte) bool {
+	q := sp.s.ktx[i]
+	if n, _ := q.Reserve(1); n == 0 {
+		return false
+	}
+	s := q.Slot(0)
+	m.Len = uint16(copy(s[fastpath.CtlHeader:], frame))
+	m.Put(s)
+	q.Commit(1)
+	return true
+}
+
+func (sp *slow) send(frame []byte) { sp.toCore(0, fastpath.CtlMsg{Type: fastpath.KtxSend}, frame) }
+
+// post sends a message to an application context, queueing it if the
+// context's queue is full so no status is ever lost.
+func (sp *slow) post(c *svcCtx, m appif.Ctl) {
+	if len(c.out) == 0 {
+		if n, _ := c.resp.Reserve(1); n == 1 {
+			m.Put(c.resp.Slot(0))
+			c.resp.Commit(1)
+			return
+		}
+	}
+	c.out = append(c.out, m)
+}
+
+func (sp *slow) flushOut(c *svcCtx) {
+	k := 0
+	for ; k < len(c.out); k++ {
+		if n, _ := c.resp.Reserve(1); n == 0 {
+			break
+		}
+		c.out[k].Put(c.resp.Slot(0))
+		c.resp.Commit(1)
+	}
+	c.out = c.out[:copy(c.out, c.out[k:])]
+}
+
+// fromCore handles one KRX message.
+func (sp *slow) fromCore(slot []byte) {
+	var m fastpath.CtlMsg
+	m.Get(slot)
+	switch m.Type {
+	case fastpath.KrxFrame:
+		if int(m.Reason) < len(sp.st.punted) {
+			sp.st.punted[m.Reason].Add(1)
+		}
+		sp.frameIn(m.Frame(slot), m.Frame(slot))
+	case fastpath.KrxGone:
+		sp.gone(&m)
+	}
+}
+
+// frameIn handles a frame the fast path did not.
+func (sp *slow) frameIn(frame, _ []byte) {
+	et, hl, err := wire.ParseEthernet(frame)
+	if err != nil {
+		return
+	}
+	if et == wire.EtherTypeARP {
+		if arp, err := wire.ParseARP(frame[hl:]); err == nil && arp.TargetIP() == sp.s.ip {
+			sp.arp.learn(arp.SenderIP(), arp.SenderMAC(), sp.now())
+		}
+	}
+	if et == wire.EtherTypeIPv4 {
+		if ip, err := wire.ParseIPv4(frame[hl:]); err == nil && ip.Protocol() == wire.IPProtoTCP &&
+			ip.Dst() == sp.s.ip && !ip.IsFragment() {
+			sp.tcpIn(wire.Ethernet(frame).Src(), frame, ip)
+			return
+		}
+	}
+	sp.hostTx.Reset()
+	sp.host.HandleFrame(frame, sp.hostTx)
+	for _, f := range sp.hostTx.Frames() {
+		sp.send(f)
+	}
+}
+
+// isn returns an RFC 6528 initial sequence number: a 4 µs clock plus a
+// keyed hash of the 4-tuple.
+func (sp *slow) isn(k fastpath.FlowKey) tcp.Seq {
+	var b [32 + 12]byte
+	copy(b[:], sp.secret[:])
+	copy(b[32:], k.LocalIP[:])
+	copy(b[36:], k.RemoteIP[:])
+	binary.BigEndian.PutUint16(b[40:], k.LocalPort)
+	binary.BigEndian.PutUint16(b[42:], k.RemotePort)
+	h := sha256.Sum256(b[:])
+	return tcp.Seq(uint32(sp.now()/4000) + binary.BigEndian.Uint32(h[:]))
+}
+
+// allocFlow reserves a flow id, a handle and the two rings.
+func (sp *slow) allocFlow(c *conn) syscall.Errno {
+	if len(sp.freeIDs) == 0 {
+		return syscall.ENOBUFS
+	}
+	cfg := &sp.s.cfg
+	rx, err := sp.newRing(cfg.RxBuf)
+	if err != nil {
+		return syscall.ENOBUFS
+	}
+	tx, err := sp.newRing(cfg.TxBuf)
+	if err != nil {
+		sp.s.alloc.Free(rx)
+		return syscall.ENOBUFS
+	}
+	// FIFO reuse: a freed id waits behind every other free id.
+	c.id = sp.freeIDs[0]
+	sp.freeIDs = sp.freeIDs[1:]
+	sp.gens[c.id]++
+	c.handle = appif.MakeHandle(c.id, sp.gens[c.id])
+	c.rxOff, c.txOff = rx, tx
+	sp.byID[c.id] = c
+	sp.res.flows.Add(1)
+	return 0
+}
+
+func (sp *slow) newRing(size uint32) (uint64, error) {
+	off, err := sp.s.alloc.Alloc(shm.RingAreaSize(size), shm.CacheLine)
+	if err != nil {
+		return 0, err
+	}
+	if err := shm.InitRing(sp.s.region, off, size); err != nil {
+		sp.s.alloc.Free(off)
+		return 0, err
+	}
+	return off, nil
+}
+
+// free releases everything a conn holds except a port kept for TIME_WAIT.
+func (sp *slow) free(c *conn, keepPort bool) {
+	if sp.conns[c.key] == c {
+		delete(sp.conns, c.key)
+		sp.res.conns.Add(-1)
+	}
+	if c.lst != nil && c.state == stSynRcvd {
+		c.lst.pending--
+	}
+	if sp.byID[c.id] == c {
+		sp.byID[c.id] = nil
+		sp.freeIDs = append(sp.freeIDs, c.id)
+		sp.s.alloc.Free(c.rxOff)
+		sp.s.alloc.Free(c.txOff)
+		sp.res.flows.Add(-1)
+	}
+	if c.ownPort && !keepPort {
+		sp.putPort(c.key.LocalPort)
+	}
+	c.deadline = 0
+	c.state = 0
+}
+
+func (sp *slow) getPort() (uint16, bool) {
+	n := ephemeralHi - ephemeralLo + 1
+	for range n {
+		p := sp.portHint
+		sp.portHint++
+		if sp.portHint > ephemeralHi {
+			sp.portHint = ephemeralLo
+		}
+		if sp.ports[p] == 0 {
+			sp.ports[p] = 1
+			sp.res.ports.Add(1)
+			return p, true
+		}
+	}
+	return 0, false
+}
+
+func (sp *slow) holdPort(p uint16) {
+	if sp.ports[p]++; sp.ports[p] == 1 {
+		sp.res.ports.Add(1)
+	}
+}
+
+func (sp *slow) putPort(p uint16) {
+	if sp.ports[p]--; sp.ports[p] <= 0 {
+		delete(sp.ports, p)
+		sp.res.ports.Add(-1)
+	}
+}
+
+func (sp *slow) armTimer(at uint64) {
+	if sp.nextTimer == 0 || at < sp.nextTimer {
+		sp.nextTimer = at
+	}
+}
+
+// timers retransmits handshakes, expires TIME_WAIT and drives ARP.
+func (sp *slow) timers(now uint64) {
+	next := sp.arp.tick(now, sp.arpRequest)
+	for _, c := range sp.conns {
+		if c.deadline == 0 {
+			continue
+		}
+		if now < c.deadline {
+			next = minNZ(next, c.deadline)
+			continue
+		}
+		sp.handshakeTimeout(c, now)
+		if c.deadline != 0 {
+			next = minNZ(next, c.deadline)
+		}
+	}
+	for k, t := range sp.tw {
+		if now >= t.expires {
+			delete(sp.tw, k)
+			sp.res.timeWait.Add(-1)
+			if t.ownPort {
+				sp.putPort(k.LocalPort)
+			}
+			continue
+		}
+		next = minNZ(next, t.expires)
+	}
+	sp.nextTimer = next
+}
+
+func (sp *slow) arpRequest(ip wire.Addr4) {
+	b := sp.frame[:]
+	n := wire.PutEthernet(b, wire.BroadcastMAC, sp.s.mac, wire.EtherTypeARP)
+	n += wire.PutARP(b[n:], wire.ARPRequest, sp.s.mac, sp.s.ip, wire.MAC{}, ip)
+	sp.send(b[:padFrame(b, n)])
+}
