@@ -262,13 +262,11 @@ func without(l []uint32, id uint32) []uint32 {
 	return l[:k]
 }
 
-// report queues a message for the slow path; one that finds the queue
-// full waits in goneQ (the slow path must learn of every gone flow, or
-// its id leaks).
-func (e *Engine) report(m CtlMsg) {
-	e.goneQ = append(e.goneQ, m)
-	e.flushReports()
-}
+// report queues a message for the slow path, sent at the end of the
+// iteration (after which nothing here touches the flow) and kept until
+// the queue has room: the slow path must learn of every gone flow, or its
+// id leaks.
+func (e *Engine) report(m CtlMsg) { e.goneQ = append(e.goneQ, m) }
 
 func (e *Engine) flushReports() {
 	k := 0

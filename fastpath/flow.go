@@ -122,9 +122,9 @@ type Flows struct {
 	// orders the state before the core's reads (the queues live in mmap'd
 	// memory, whose atomics the race detector does not track), and a
 	// mismatch means the command is stale.
-	pub      []atomic.Uint64
-	region   *shm.Region
-	rtoMin   uint32
+	pub    []atomic.Uint64
+	region *shm.Region
+	rtoMin uint32
 }
 
 // NewFlows allocates state for max flows whose rings live in region.

@@ -1,6 +1,7 @@
 package slowpath
 
 import (
+	"sync/atomic"
 	"syscall"
 
 	"gotas/appif"
@@ -356,6 +357,16 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 		return false // cannot happen: the table is sized for MaxFlows
 	}
 	x.state = stEstablished
+	st := &sp.st
+	st.established.Add(1)
+	for _, o := range []struct {
+		on bool
+		c  *atomic.Uint64
+	}{{x.ts, &st.withTS}, {x.sack, &st.withSACK}, {x.ws, &st.withWS}, {x.ecn, &st.withECN}} {
+		if o.on {
+			o.c.Add(1)
+		}
+	}
 	return true
 }
 

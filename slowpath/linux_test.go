@@ -153,6 +153,18 @@ func payload(n int) []byte {
 
 func linuxClientToGotas(t *testing.T, sysctls ...string) {
 	s, hb := linuxLab(t, sysctls...)
+	defer func() {
+		st := s.Stats()
+		t.Logf("engine: %+v", s.EngineStats(0))
+		t.Logf("negotiated: %d connections, TS %d, SACK %d, WS %d, ECN %d", st.Established, st.WithTS, st.WithSACK, st.WithWS, st.WithECN)
+		want := uint64(1)
+		if len(sysctls) > 0 {
+			want = 0
+		}
+		if st.Established != 1 || st.WithTS != want || st.WithSACK != want || st.WithWS != want {
+			t.Errorf("negotiated %+v, want options %d", st, want)
+		}
+	}()
 	ctx, err := s.NewContext()
 	if err != nil {
 		t.Fatal(err)

@@ -69,10 +69,11 @@ type resCounters struct {
 }
 
 type slowCounters struct {
-	punted                                        [8]atomic.Uint64
-	synsIn, synAcksOut, backlogOverflow, rstsSent atomic.Uint64
-	refused, timedOut, resets, reinjected         atomic.Uint64
-	badChecksum, noRoute                          atomic.Uint64
+	punted                                         [8]atomic.Uint64
+	synsIn, synAcksOut, backlogOverflow, rstsSent  atomic.Uint64
+	refused, timedOut, resets, reinjected          atomic.Uint64
+	badChecksum, noRoute                           atomic.Uint64
+	established, withTS, withSACK, withWS, withECN atomic.Uint64
 }
 
 // slow is the slow path's state; only the slow-path goroutine touches it.
@@ -135,7 +136,8 @@ func (sp *slow) stats() StackStats {
 		SynsIn: st.synsIn.Load(), SynAcksOut: st.synAcksOut.Load(), BacklogOverflow: st.backlogOverflow.Load(),
 		RstsSent: st.rstsSent.Load(), Refused: st.refused.Load(), TimedOut: st.timedOut.Load(),
 		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
-		NoRoute: st.noRoute.Load()}
+		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
+		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}

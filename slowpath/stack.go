@@ -69,6 +69,9 @@ type StackStats struct {
 	SynsIn, SynAcksOut, BacklogOverflow, RstsSent uint64
 	Refused, TimedOut, Resets, Reinjected         uint64
 	BadChecksum, NoRoute, ARPRequests             uint64
+	// Established counts connections handed to the fast path, and how many
+	// of them negotiated each option.
+	Established, WithTS, WithSACK, WithWS, WithECN uint64
 }
 
 // Stack is a complete TCP/IP stack on one port: fast-path engines and

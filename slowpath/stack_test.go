@@ -362,3 +362,30 @@ func allClosed(m map[appif.Handle]*rtConn) bool {
 	}
 	return true
 }
+
+// TestECN sends through a rate-limited link that CE-marks above a queue of
+// 8 frames: the receiver echoes ECE, the sender counts ECN-marked bytes
+// and reduces its window; nothing is lost.
+func TestECN(t *testing.T) {
+	link := impair.Config{Delay: 20 * time.Microsecond, RateBps: 200e6, ECNThreshold: impair.Limit{Frames: 8}}
+	p := newPair(t, testConfig(ipA), testConfig(ipB), link, link)
+	var flow uint32
+	p.pb.onConn = func(c *appConn) {
+		c.sendTotal, c.shutdown, c.close = 4<<20, true, true
+		in, _ := p.b.ConnInfo(c.h)
+		flow = in.FlowID
+	}
+	p.pa.onConn = func(c *appConn) { c.shutdown, c.close = true, true }
+	p.pa.listen(80)
+	p.run(time.Second, func() bool { return p.pa.listened })
+	p.pb.connect(netip.AddrPortFrom(ipA.Addr(), 80))
+	p.run(10*time.Second, func() bool { return len(p.pb.order) == 1 && p.pb.order[0].closed })
+	ctr := p.b.FlowCounters(flow)
+	if ctr.ECNBytes.Load() == 0 || ctr.AckedBytes.Load() != 4<<20 {
+		t.Fatalf("ECN bytes %d, acked %d", ctr.ECNBytes.Load(), ctr.AckedBytes.Load())
+	}
+	if st := p.b.EngineStats(0); st.TxRetransmits != 0 {
+		t.Fatalf("%d retransmissions on a lossless link", st.TxRetransmits)
+	}
+	t.Logf("ECN-marked bytes %d of %d, srtt %d µs", ctr.ECNBytes.Load(), ctr.AckedBytes.Load(), ctr.SRTT.Load())
+}

@@ -2,33 +2,40 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
+	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"gotas"
+	"gotas/internal/bench"
 	"gotas/internal/testnet"
-	"gotas/service"
 )
 
-const (
-	demoServiceAddr = "10.203.0.1"
-	demoLinuxAddr   = "10.203.0.3"
-	demoPeerAddr    = "10.203.0.2"
-)
+// benchWorker is the hidden subcommand under which tasctl re-runs itself
+// as the demo's Linux server and client, each a process of its own inside
+// a namespace, as an application would be.
+const benchWorker = "__bench"
 
-// demo runs the service over each back-end in a fresh pair of namespaces
-// and pings it and the Linux stack on the same link from a Linux peer.
+const demoPort = 7
+
+// demo compares gotas with Linux as echo servers on one link, driven by the
+// same Linux client.
 func demo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	pings := fs.Int("pings", 50, "echo requests per target")
-	interval := fs.Duration("interval", 10*time.Millisecond, "time between echo requests (ping needs >= 2ms as root)")
+	duration := fs.Duration("duration", 3*time.Second, "measured time of each run")
+	msgSize := fs.Int("msg-size", 64, "echo message size in bytes")
+	busyPoll := fs.Bool("fp-no-ints", false, "gotas fast path busy-polls instead of sleeping when idle")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			fs.SetOutput(stderr)
@@ -37,130 +44,131 @@ func demo(args []string, stdout, stderr io.Writer) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *pings < 1 || *pings > 100000 {
-		return fmt.Errorf("%w: --pings=%d: want 1 to 100000", errUsage, *pings)
+	if *duration <= 0 || *duration > time.Hour {
+		return fmt.Errorf("%w: --duration=%v: want up to an hour", errUsage, *duration)
 	}
-	if *interval < 2*time.Millisecond {
-		return fmt.Errorf("%w: --interval=%v: want at least 2ms", errUsage, *interval)
+	if *msgSize < 1 || *msgSize > 1<<20 {
+		return fmt.Errorf("%w: --msg-size=%d: want 1 to 1048576", errUsage, *msgSize)
 	}
-	if _, err := exec.LookPath("ping"); err != nil {
-		return fmt.Errorf("ping is not installed (apt-get install iputils-ping, or run scripts/setup.sh)")
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
 	lab, err := testnet.New("demo")
 	if err != nil {
 		return err
 	}
 	defer lab.Close()
+	svcHost, peer, err := demoTopology(lab)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "gotas demo: namespaces %s-{svc,peer} joined by veth s0 <-> p0\n", lab.Prefix())
+	fmt.Fprintf(stdout, "echo servers in svc: gotas on %s (AF_XDP on s0), Linux on %s (same interface)\n", demoServiceAddr, demoLinuxAddr)
+	fmt.Fprintf(stdout, "client in peer (%s): tasbench echo-client, Linux TCP, %d-byte messages, 1 in flight per connection, %v per run\n\n",
+		demoPeerAddr, *msgSize, *duration)
 
-	fmt.Fprintf(stdout, "gotas demo: namespaces %s-{svc,peer}, veth s0 <-> p0\n", lab.Prefix())
-	fmt.Fprintf(stdout, "gotas serves %s on s0; Linux owns %s on the same interface; the peer is %s\n\n",
-		demoServiceAddr, demoLinuxAddr, demoPeerAddr)
-	svcHost, err := lab.Host("svc")
+	// gotas runs in this process, as an embedded stack would.
+	var st *gotas.Stack
+	err = svcHost.Do(func() (err error) {
+		cfg := gotas.Config{Addr: netip.MustParsePrefix(demoServiceAddr + "/24"), NIC: "afxdp:s0"}
+		cfg.Stack.BusyPoll = *busyPoll
+		st, err = gotas.New(cfg)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("starting gotas: %w", err)
+	}
+	defer st.Close()
+	ln, err := st.Listen("tcp", ":"+strconv.Itoa(demoPort))
 	if err != nil {
 		return err
 	}
-	peer, err := lab.Host("peer")
-	if err != nil {
+	defer ln.Close()
+	go bench.EchoServer(ln, *msgSize)
+
+	// The Linux server is a process of its own in the same namespace.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	linux := svcHost.CommandContext(ctx, self, benchWorker, "echo-server", "--bind", demoLinuxAddr,
+		"--port", strconv.Itoa(demoPort), "--msg-size", strconv.Itoa(*msgSize))
+	if err := svcHost.Start(linux); err != nil {
 		return err
 	}
-	if err := lab.Link(svcHost, "s0", peer, "p0"); err != nil {
-		return err
-	}
-	if err := svcHost.Addr("s0", demoLinuxAddr+"/24"); err != nil {
-		return err
-	}
-	if err := peer.Addr("p0", demoPeerAddr+"/24"); err != nil {
-		return err
+	if err := waitListening(peer, demoLinuxAddr, 5*time.Second); err != nil {
+		return fmt.Errorf("the Linux echo server did not come up: %w", err)
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tback-end\treceived\tmin µs\tavg µs\tmax µs\t")
-	ctx := context.Background()
-	for _, kind := range []string{"afxdp", "afpacket", "tap"} {
-		pinger, target := peer, demoServiceAddr
-		spec := kind + ":s0"
-		if kind == "tap" {
-			// The kernel side of a TAP lives in the service's namespace,
-			// so Linux there plays the peer.
-			spec = "tap:gdemo0"
-			pinger = svcHost
-		}
-		var svc *service.Service
-		err := svcHost.Do(func() (err error) {
-			svc, err = service.Start(service.Config{
-				Addr: netip.MustParsePrefix(demoServiceAddr + "/24"), NIC: mustNIC(spec),
-				XDPMode: "auto", Cores: 1,
-			})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("starting gotas on %s: %w", spec, err)
-		}
-		if kind == "tap" {
-			if err := svcHost.Addr("gdemo0", "10.204.0.2/24"); err != nil {
-				svc.Stop()
-				return err
+	fmt.Fprintln(tw, "conns\tserver\treq/s\tp50 µs\tp99 µs\tp99.9 µs\tCPU µs/req\t")
+	for _, conns := range []int{1, 64} {
+		for _, srv := range []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"Linux", demoLinuxAddr}} {
+			r, err := runClient(ctx, peer, self, srv.addr, conns, *msgSize, *duration)
+			if err != nil {
+				return fmt.Errorf("%s with %d connections: %w", srv.name, conns, err)
 			}
-			if _, err := svcHost.IP("route", "replace", demoServiceAddr+"/32", "dev", "gdemo0"); err != nil {
-				svc.Stop()
-				return err
-			}
+			fmt.Fprintf(tw, "%d\t%s\t%.0f\t%.1f\t%.1f\t%.1f\t%.1f\t\n", conns, srv.name, r.ThroughputRPS, r.P50Us, r.P99Us, r.P999Us, r.CPUUsPerReq)
 		}
-		res, perr := pingStats(ctx, pinger, target, *pings, *interval)
-		info := svc.Info()
-		if err := svc.Stop(); err != nil {
-			return err
-		}
-		if perr != nil {
-			return fmt.Errorf("ping over %s: %w", spec, perr)
-		}
-		mode := kind
-		if info.Mode != "" {
-			mode += " (" + info.Mode + ")"
-		}
-		fmt.Fprintf(tw, "gotas %s\t%s\t%d/%d\t%.0f\t%.0f\t%.0f\t\n", target, mode, res.received, *pings, res.min, res.avg, res.max)
 	}
-	res, err := pingStats(ctx, peer, demoLinuxAddr, *pings, *interval)
-	if err != nil {
-		return fmt.Errorf("ping Linux: %w", err)
-	}
-	fmt.Fprintf(tw, "Linux %s\tkernel\t%d/%d\t%.0f\t%.0f\t%.0f\t\n", demoLinuxAddr, res.received, *pings, res.min, res.avg, res.max)
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nICMP echo round trips from a Linux ping; gotas answers from its fast-path core.\n")
+	fmt.Fprintf(stdout, "\nCPU µs/req is busy time of the whole machine (client, servers, kernel) per request.\n")
 	fmt.Fprintf(stdout, "removed %s-*\n", lab.Prefix())
 	return nil
 }
 
-func mustNIC(spec string) service.NICSpec {
-	s, err := service.ParseNIC(spec)
-	if err != nil {
-		panic(err)
+func demoTopology(lab *testnet.Lab) (svc, peer *testnet.Host, err error) {
+	if svc, err = lab.Host("svc"); err != nil {
+		return
 	}
-	return s
+	if peer, err = lab.Host("peer"); err != nil {
+		return
+	}
+	if err = lab.Link(svc, "s0", peer, "p0"); err != nil {
+		return
+	}
+	if err = svc.Addr("s0", demoLinuxAddr+"/24"); err != nil {
+		return
+	}
+	err = peer.Addr("p0", demoPeerAddr+"/24")
+	return
 }
 
-type pingResult struct {
-	received      int
-	min, avg, max float64 // microseconds
+// waitListening polls until addr accepts TCP connections from h.
+func waitListening(h *testnet.Host, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := h.Do(func() error {
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(demoPort)), 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
-var (
-	receivedRE = regexp.MustCompile(`(\d+) received`)
-	rttRE      = regexp.MustCompile(`= ([\d.]+)/([\d.]+)/([\d.]+)/`)
-)
-
-func pingStats(ctx context.Context, h *testnet.Host, addr string, count int, interval time.Duration) (pingResult, error) {
-	out, err := h.Run(ctx, "ping", "-q", "-c", strconv.Itoa(count), "-i", fmt.Sprintf("%.3f", interval.Seconds()), "-W", "2", addr)
-	var r pingResult
-	if m := receivedRE.FindStringSubmatch(out); m != nil {
-		r.received, _ = strconv.Atoi(m[1])
+func runClient(ctx context.Context, h *testnet.Host, self, addr string, conns, msgSize int, d time.Duration) (bench.EchoResult, error) {
+	cmd := h.CommandContext(ctx, self, benchWorker, "echo-client", "--addr", net.JoinHostPort(addr, strconv.Itoa(demoPort)),
+		"--conns", strconv.Itoa(conns), "--msg-size", strconv.Itoa(msgSize), "--duration", d.String(), "--warmup", "500ms", "--json")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return bench.EchoResult{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
+		}
+		return bench.EchoResult{}, err
 	}
-	if m := rttRE.FindStringSubmatch(out); m != nil {
-		ms := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v * 1000 }
-		r.min, r.avg, r.max = ms(m[1]), ms(m[2]), ms(m[3])
+	var r bench.EchoResult
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		return r, fmt.Errorf("client output %q: %w", out.String(), err)
 	}
-	if r.received == 0 {
-		return r, fmt.Errorf("no replies from %s: %v", addr, err)
+	if r.Errors > 0 {
+		return r, fmt.Errorf("%d connections failed", r.Errors)
 	}
 	return r, nil
 }

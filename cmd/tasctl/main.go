@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"gotas/internal/benchcli"
 )
 
 func main() {
@@ -17,8 +19,10 @@ func main() {
 const usage = `Usage: tasctl COMMAND [flags]
 
 Commands:
-  demo    build two namespaces joined by a veth, run gotas on one side over
-          each packet I/O back-end, and compare it with Linux from the other
+  demo    build two namespaces joined by a veth; run an echo server on gotas
+          and one on Linux side by side in one, drive both from the same
+          Linux client in the other, and print a comparison table
+  ping    run gotas over each packet I/O back-end and ping it and Linux
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -30,6 +34,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "demo":
 		err = demo(args[1:], stdout, stderr)
+	case "ping":
+		err = pingDemo(args[1:], stdout, stderr)
+	case benchWorker:
+		// tasctl re-runs itself as the demo's Linux-side processes.
+		return benchcli.Run(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,4 +1,4 @@
-package main
+package benchcli
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"bulk", "--addr=127.0.0.1:1", "--duration=-1s"},
 	} {
 		var out, errb bytes.Buffer
-		if code := run(args, &out, &errb); code != 2 {
+		if code := Run(args, &out, &errb); code != 2 {
 			t.Errorf("tasbench %v exited %d, want 2 (%s)", args, code, errb.String())
 		}
 	}
@@ -34,12 +34,12 @@ func freePort(t *testing.T) int {
 
 func TestEchoClientJSONOnLoopback(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
-	go run([]string{"echo-server", "--bind=127.0.0.1", "--port=" + port}, &bytes.Buffer{}, &bytes.Buffer{})
+	go Run([]string{"echo-server", "--bind=127.0.0.1", "--port=" + port}, &bytes.Buffer{}, &bytes.Buffer{})
 	var out, errb bytes.Buffer
 	for i := 0; ; i++ {
 		out.Reset()
 		errb.Reset()
-		code := run([]string{"echo-client", "--addr=127.0.0.1:" + port, "--conns=2", "--duration=200ms", "--warmup=0s", "--json"}, &out, &errb)
+		code := Run([]string{"echo-client", "--addr=127.0.0.1:" + port, "--conns=2", "--duration=200ms", "--warmup=0s", "--json"}, &out, &errb)
 		if code == 0 {
 			break
 		}
