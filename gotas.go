@@ -427,4 +427,3 @@ func (s *Stack) newConn(h appif.Handle, local, remote netip.AddrPort) *Conn {
 }
 
 func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }
-
