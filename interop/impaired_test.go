@@ -60,4 +60,3 @@ func TestTransfersOverLossyReorderingLink(t *testing.T) {
 		t.Fatal("gotas never retransmitted over a lossy link")
 	}
 }
-
