@@ -19,6 +19,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -52,6 +53,24 @@ type Config struct {
 type Route struct {
 	Dst netip.Prefix
 	Via netip.Addr
+}
+
+// ParseRoute parses DEST/P,NEXTHOP (the --ip-route flag), e.g.
+// 10.1.0.0/16,10.0.0.254.
+func ParseRoute(s string) (Route, error) {
+	dst, via, ok := strings.Cut(s, ",")
+	if !ok {
+		return Route{}, fmt.Errorf("route %q: want DEST/P,NEXTHOP, e.g. 10.1.0.0/16,10.0.0.254", s)
+	}
+	p, err := netip.ParsePrefix(dst)
+	if err != nil || !p.Addr().Is4() {
+		return Route{}, fmt.Errorf("route %q: destination %q is not an IPv4 prefix", s, dst)
+	}
+	a, err := netip.ParseAddr(via)
+	if err != nil || !a.Is4() {
+		return Route{}, fmt.Errorf("route %q: next hop %q is not an IPv4 address", s, via)
+	}
+	return Route{Dst: p.Masked(), Via: a}, nil
 }
 
 // Stack is a running embedded gotas stack.

@@ -88,6 +88,9 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 	ipAddr := fs.String("ip-addr", "", "gotas: the stack's IPv4 address with prefix, e.g. 10.0.0.1/24")
 	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
+	busyPoll := fs.Bool("fp-no-ints", false, "gotas: the fast path busy-polls and never sleeps")
+	var routes routeFlag
+	fs.Var(&routes, "ip-route", "gotas: static route DEST/P,NEXTHOP (repeatable)")
 	return func() (bench.Stack, func(), error) {
 		switch *name {
 		case "linux":
@@ -100,7 +103,9 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 			if _, err := nicopen.Parse(*nicSpec); err != nil {
 				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 			}
-			st, err := gotas.New(gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode})
+			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes}
+			cfg.Stack.BusyPoll = *busyPoll
+			st, err := gotas.New(cfg)
 			if err != nil {
 				if errors.Is(err, nicopen.ErrConfig) {
 					err = fmt.Errorf("%w: %v", errUsage, err)
@@ -111,6 +116,20 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 		}
 		return nil, nil, fmt.Errorf("%w: --stack=%q: want linux or gotas", errUsage, *name)
 	}
+}
+
+// routeFlag collects repeated --ip-route=DEST/P,NEXTHOP flags.
+type routeFlag []gotas.Route
+
+func (r *routeFlag) String() string { return fmt.Sprint(*r) }
+
+func (r *routeFlag) Set(s string) error {
+	rt, err := gotas.ParseRoute(s)
+	if err != nil {
+		return err
+	}
+	*r = append(*r, rt)
+	return nil
 }
 
 func parse(fs *flag.FlagSet, args []string) error {

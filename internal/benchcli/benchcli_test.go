@@ -58,3 +58,18 @@ func TestEchoClientJSONOnLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestRouteFlag(t *testing.T) {
+	var r routeFlag
+	for _, bad := range []string{"10.1.0.0/16", "nope,10.0.0.1", "10.1.0.0/16,x", "fe80::/64,10.0.0.1"} {
+		if err := r.Set(bad); err == nil {
+			t.Errorf("--ip-route=%s accepted", bad)
+		}
+	}
+	if err := r.Set("10.1.2.3/16,10.0.0.254"); err != nil {
+		t.Fatal(err)
+	}
+	if len(r) != 1 || r[0].Dst.String() != "10.1.0.0/16" || r[0].Via.String() != "10.0.0.254" {
+		t.Fatalf("parsed %v", r)
+	}
+}
