@@ -216,6 +216,13 @@ func (s *Stack) poll() {
 			return
 		}
 		if !ready {
+			// Sleep blocks this thread in poll(2) and keeps its P until
+			// sysmon retakes it (tens of µs to ms): goroutines that
+			// dispatch just made runnable are queued on that P and would
+			// wait that long. Yield first so they run now; an event that
+			// comes meanwhile rings the armed doorbell and Sleep returns
+			// at once.
+			runtime.Gosched()
 			s.ctx.Sleep(100 * time.Millisecond)
 		}
 		s.mu.Lock()

@@ -88,7 +88,9 @@ type Config struct {
 	// BusyPoll never blocks (--fp-no-ints): lowest latency, one core burnt.
 	BusyPoll bool
 	// SpinBeforeBlock is how long an idle loop keeps polling before it
-	// blocks; blocking costs a wakeup of tens of microseconds.
+	// blocks; blocking costs a wakeup of tens of microseconds. The loop
+	// spins up to 8 times longer (maxSpin) while its sleeps keep ending
+	// early, and yields the CPU to other threads at every idle turn.
 	SpinBeforeBlock time.Duration
 	// CPU pins the loop's thread to one CPU when >= 0.
 	CPU int
@@ -182,6 +184,7 @@ func (c *Core) Run() error {
 		_ = unix.SchedSetaffinity(0, &set) // best effort: containers may forbid it
 	}
 	idleSince := time.Time{}
+	spin := c.cfg.SpinBeforeBlock
 	for !c.stopped.Load() {
 		worked, err := c.Step()
 		if err != nil {
@@ -195,29 +198,57 @@ func (c *Core) Run() error {
 			idleSince = time.Now()
 			continue
 		}
-		if time.Since(idleSince) < c.cfg.SpinBeforeBlock {
+		if time.Since(idleSince) < spin {
+			// Spin politely: on a machine with few CPUs the threads that
+			// will produce our next work (the application, a local peer,
+			// the kernel) may be waiting for this very CPU.
+			osYield()
 			continue
 		}
-		if err := c.sleep(); err != nil {
+		start := time.Now()
+		slept, err := c.sleep()
+		if err != nil {
 			return err
+		}
+		if slept {
+			spin = c.adapt(spin, time.Since(start))
 		}
 		idleSince = time.Time{}
 	}
 	return nil
 }
 
-// sleep blocks until a frame, a doorbell or the next deadline.
-func (c *Core) sleep() error {
+// maxSpin bounds the adaptive spin (unless SpinBeforeBlock is larger).
+const maxSpin = 400 * time.Microsecond
+
+// adapt sets the next spin from how long the last sleep lasted: a sleep
+// cut short by work soon after it began means the spin stopped just before
+// the work came (a request/response rhythm slower than the spin), so the
+// wakeup was avoidable: spin longer next time. A long sleep means the
+// queue really was idle: back to the configured spin.
+func (c *Core) adapt(spin, slept time.Duration) time.Duration {
+	if slept < spin {
+		return min(2*spin, max(maxSpin, c.cfg.SpinBeforeBlock))
+	}
+	if slept > 4*spin {
+		return c.cfg.SpinBeforeBlock
+	}
+	return spin
+}
+
+// sleep blocks until a frame, a doorbell or the next deadline; it reports
+// whether it blocked at all.
+func (c *Core) sleep() (bool, error) {
 	timeout := 100 * time.Millisecond
 	if c.p != nil {
 		if !c.p.PrepareSleep() {
-			return nil
+			return false, nil
 		}
 		defer c.p.Woke()
 		if at, ok := c.p.NextDeadline(); ok {
 			now := c.cfg.Clock()
 			if at <= now {
-				return nil
+				return false, nil
 			}
 			timeout = min(timeout, time.Duration(at-now))
 		}
@@ -226,12 +257,16 @@ func (c *Core) sleep() error {
 	// Level-triggered: a frame that arrived after the last poll keeps
 	// the queue's fd readable, so no wakeup is lost.
 	if _, err := nic.Wait(c.q, timeout, c.wakeFD); err != nil {
-		return err
+		return false, err
 	}
 	c.drainDoorbell()
 	c.wakeups.Add(1)
-	return nil
+	return true, nil
 }
+
+// osYield gives the CPU to another runnable thread, if any (sched_yield;
+// raw, so the Go scheduler does not hand off the core's P for it).
+func osYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
 func (c *Core) drainDoorbell() {
 	var buf [8]byte

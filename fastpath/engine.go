@@ -60,6 +60,9 @@ type EngineStats struct {
 	Punted                                                      [numPunt]uint64
 	PuntDropped, EventsDeferred, ChallengeAcks, Resets          uint64
 	BadCommands, Probes, PAWSDrops, WindowUpdates               uint64
+	// LossProbes counts tail loss probe timeouts (RFC 8985 TLP); Probes
+	// counts zero-window probes.
+	LossProbes uint64
 }
 
 type engStats struct {
@@ -68,6 +71,7 @@ type engStats struct {
 	punted                                                      [numPunt]atomic.Uint64
 	puntDropped, eventsDeferred, challengeAcks, resets          atomic.Uint64
 	badCommands, probes, pawsDrops, windowUpdates               atomic.Uint64
+	lossProbes                                                  atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -90,6 +94,7 @@ type Engine struct {
 
 	now   uint64 // ns, read at the start of each iteration
 	nowUs uint32
+	tsNow uint32 // timestamp clock (tcp.TSClock) for TSval
 	tx    *TxBatch
 	opts  wire.TCPOptions // options of the segment being received
 	txo   wire.TCPOptions // options of the segment being built
@@ -118,7 +123,7 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 		pace:    tcp.NewWheel(uint32(n), 2_000, 1024, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
 		txList: make([]uint32, 0, n), txNext: make([]uint32, 0, n), goneQ: make([]CtlMsg, 0, 64),
-		now: now, nowUs: uint32(now / 1000)}, nil
+		now: now, nowUs: uint32(now / 1000), tsNow: tcp.TSClock(now)}, nil
 }
 
 // Stats reads the counters.
@@ -132,7 +137,7 @@ func (e *Engine) Stats() EngineStats {
 		PuntDropped: s.puntDropped.Load(), EventsDeferred: s.eventsDeferred.Load(),
 		ChallengeAcks: s.challengeAcks.Load(), Resets: s.resets.Load(),
 		BadCommands: s.badCommands.Load(), Probes: s.probes.Load(), PAWSDrops: s.pawsDrops.Load(),
-		WindowUpdates: s.windowUpdates.Load(),
+		WindowUpdates: s.windowUpdates.Load(), LossProbes: s.lossProbes.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()
@@ -147,6 +152,7 @@ func (e *Engine) Begin() {
 		e.now = now
 	}
 	e.nowUs = uint32(e.now / 1000)
+	e.tsNow = tcp.TSClock(e.now)
 }
 
 // Poll finishes the receive batch (ACKs, events), then serves the slow

@@ -62,6 +62,7 @@ type flow struct {
 	ackPend  uint8 // full segments received since our last ACK
 	evFlags  uint8 // event flags not yet reported
 	retries  uint8 // consecutive RTOs
+	tlp      uint8 // loss-probe state (tlpArmed, tlpProbed)
 }
 
 // flowCold is per-flow state used off the common path.

@@ -91,12 +91,15 @@ func (e *Engine) segment(id uint32, ip wire.IPv4, seg wire.TCP) {
 	}
 	hasTS := f.flags&fTS != 0 && e.opts.Has(wire.OptTimestamps)
 	// PAWS-lite (RFC 7323 5): an older timestamp marks an old duplicate.
-	if hasTS && tcp.Seq(e.opts.TSVal).LessThan(tcp.Seq(f.tsRecent)) {
+	// Like Linux (TCP_PAWS_WINDOW) it tolerates one tick: a segment that
+	// a reordering link delayed behind a retransmission, which moved
+	// TS.Recent on, is new data, not an old duplicate.
+	if hasTS && tcp.Seq(e.opts.TSVal).Add(pawsWindow).LessThan(tcp.Seq(f.tsRecent)) {
 		e.stats.pawsDrops.Add(1)
 		e.sendAck(id)
 		return
 	}
-	if hasTS && seq.LessThanEq(f.rcvNxt) {
+	if hasTS && seq.LessThanEq(f.rcvNxt) && !tcp.Seq(e.opts.TSVal).LessThan(tcp.Seq(f.tsRecent)) {
 		f.tsRecent = e.opts.TSVal
 	}
 
@@ -298,17 +301,20 @@ func (e *Engine) ack(id uint32, seg wire.TCP, seq tcp.Seq, hasTS bool) {
 		f.txBump += data
 		f.dupAcks = 0
 		f.retries = 0
+		f.tlp &^= tlpProbed
 		ctr.AckedBytes.Add(uint64(data))
 		e.wantEvent(id)
-		// RTT: timestamps are unambiguous (RFC 7323 4); otherwise time one
-		// segment at a time and never a retransmitted one (Karn).
-		if hasTS && e.opts.TSEcr != 0 {
-			c.rto.Sample(e.nowUs - e.opts.TSEcr)
-			ctr.SRTT.Store(c.rto.SRTT())
-		} else if f.flags&fTiming != 0 && f.rttSeq.LessThan(ackn) {
+		// RTT: time one segment at a time in microseconds, never a
+		// retransmitted one (Karn). Timestamp echoes are unambiguous (RFC
+		// 7323 4) but only millisecond-grained (tcp.TSTickNs), so they
+		// serve only to end an RTO backoff that no timed segment ends.
+		if f.flags&fTiming != 0 && f.rttSeq.LessThan(ackn) {
 			c.rto.Sample(e.nowUs - f.rttTime)
 			ctr.SRTT.Store(c.rto.SRTT())
 			f.flags &^= fTiming
+		} else if hasTS && e.opts.TSEcr != 0 && c.rto.Backoffs() > 0 {
+			c.rto.Sample(tcp.TSRTTUs(e.tsNow - e.opts.TSEcr))
+			ctr.SRTT.Store(c.rto.SRTT())
 		}
 		if f.flags&fRecovery != 0 && ackn.GreaterThanEq(f.recover) {
 			f.flags &^= fRecovery
@@ -326,8 +332,9 @@ func (e *Engine) ack(id uint32, seg wire.TCP, seq tcp.Seq, hasTS bool) {
 		}
 		if f.sndUna == f.sndMax {
 			e.timers.Cancel(id)
+			f.tlp &^= tlpArmed
 		} else {
-			e.armRTO(id)
+			e.armLossTimer(id, f.sndMax)
 		}
 		e.wantTx(id)
 	}
@@ -339,11 +346,17 @@ func (e *Engine) ack(id uint32, seg wire.TCP, seq tcp.Seq, hasTS bool) {
 			f.flags |= fCwrPend
 		}
 	}
-	// Loss detection.
+	// Loss detection: RFC 6675, plus RFC 5827 early retransmit for
+	// flights too short to collect DupThresh SACKs.
 	if f.flags&fSACK != 0 {
-		if info.DupAck && c.sb.ShouldEnterRecovery() {
+		if info.DupAck && (c.sb.ShouldEnterRecovery() || c.sb.EarlyRetransmit() && !e.canSendNew(f, c)) {
 			e.enterRecovery(id, true)
 		} else if c.sb.InRecovery() {
+			if info.Sacked > 0 && acked == 0 && e.ptoAllowed(f, c) {
+				// Progress without a cumulative ACK: the probe timer
+				// watches the retransmissions from here.
+				e.armLossTimer(id, f.sndMax)
+			}
 			e.wantTx(id)
 		}
 		return
@@ -357,6 +370,17 @@ func (e *Engine) ack(id uint32, seg wire.TCP, seq tcp.Seq, hasTS bool) {
 			e.enterRecovery(id, false)
 		}
 	}
+}
+
+// canSendNew reports whether unsent data could go out now (queued, and
+// within the peer's window and the congestion window).
+func (e *Engine) canSendNew(f *flow, c *flowCold) bool {
+	queued, ok := e.txQueued(f, c)
+	if !ok {
+		return false
+	}
+	return f.sndNxt.LessThan(f.sndUna.Add(queued)) && f.sndNxt.LessThan(f.sndUna.Add(f.sndWnd)) &&
+		uint32(f.sndNxt-f.sndUna) < f.cwnd
 }
 
 // reduce halves the congestion window (loss or ECN echo).

@@ -9,6 +9,26 @@ import (
 // theirs.
 const txBudget = 16
 
+// pawsWindow is the PAWS tolerance in timestamp ticks (Linux's
+// TCP_PAWS_WINDOW).
+const pawsWindow = 1
+
+// Loss-probe state (flow.tlp).
+const (
+	tlpArmed  = 1 << iota // the flow's timer is a probe timeout, not the RTO
+	tlpProbed             // a probe went out; only the RTO until snd_una moves
+)
+
+// Probe timeout (RFC 8985 section 7.2): PTO = 2*SRTT plus ptoSlackUs for
+// scheduling noise, plus ptoDelAckUs when a single segment is outstanding
+// (the peer may delay its ACK; 40 ms is Linux's minimum delayed-ACK
+// timeout, and a probe that fires anyway costs one segment), and never
+// more than the RTO.
+const (
+	ptoSlackUs  = 2_000
+	ptoDelAckUs = 40_000
+)
+
 // serveTx gives every flow on the transmit list one turn.
 func (e *Engine) serveTx() bool {
 	if len(e.txList) == 0 {
@@ -85,6 +105,12 @@ func (e *Engine) transmit(id uint32) {
 			var n uint32
 			if f.sndNxt.LessThan(dataEnd) {
 				n = min(mss, uint32(dataEnd-f.sndNxt), limit)
+				if n < mss && n < uint32(dataEnd-f.sndNxt) && inflight > 0 {
+					// Sender SWS avoidance (RFC 9293 3.8.6.2.1): with
+					// more queued, wait for an ACK to open room for a
+					// full segment rather than send a runt now.
+					n = 0
+				}
 			}
 			finDue := f.flags&fTxClose != 0 && f.sndNxt.Add(n) == dataEnd &&
 				(f.flags&fTxFinSent == 0 || dataEnd.LessThan(f.sndMax) && f.sndNxt.LessThanEq(dataEnd))
@@ -158,12 +184,14 @@ func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) 
 	if retx {
 		e.stats.txRetransmits.Add(1)
 		e.fs.Counters[id].Retransmits.Add(1)
-	} else if f.flags&(fTS|fTiming) == 0 && n > 0 {
+	} else if f.flags&fTiming == 0 && n > 0 {
 		f.flags |= fTiming
 		f.rttSeq, f.rttTime = start, e.nowUs
 	}
-	if _, armed := e.timers.Scheduled(id); !armed || f.sndUna == f.sndMax {
-		e.armRTO(id)
+	if _, armed := e.timers.Scheduled(id); !armed || f.sndUna == f.sndMax ||
+		!retx && e.ptoAllowed(f, c) {
+		// RFC 8985 7.2: new data restarts the probe timer.
+		e.armLossTimer(id, tcp.MaxSeq(f.sndMax, start.Add(l)))
 	}
 	return l
 }
@@ -197,7 +225,7 @@ func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte)
 	o.Present = 0
 	if f.flags&fTS != 0 {
 		o.Present = wire.OptTimestamps
-		o.TSVal, o.TSEcr = e.nowUs, f.tsRecent
+		o.TSVal, o.TSEcr = e.tsNow, f.tsRecent
 	}
 	if n == 0 && f.flags&fSACK != 0 && !c.ooo.Empty() {
 		limit := 4
@@ -241,7 +269,74 @@ func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte)
 
 func (e *Engine) armRTO(id uint32) {
 	rto := e.fs.cold[id].rto.Timeout()
+	e.fs.hot[id].tlp &^= tlpArmed
 	e.timers.Schedule(id, e.now+uint64(rto)*1000)
+}
+
+// ptoAllowed reports whether a tail loss probe (RFC 8985 section 7) may
+// guard the flow's outstanding data instead of the RTO: SACK (which tells
+// what the probe's ACK repaired), an RTT sample, no RTO backoff, no probe
+// since snd_una last moved, and no go-back-N recovery.
+func (e *Engine) ptoAllowed(f *flow, c *flowCold) bool {
+	return f.flags&fSACK != 0 && f.tlp&tlpProbed == 0 && f.retries == 0 && c.rto.HasSample() &&
+		(f.flags&fRecovery == 0 || c.sb.InRecovery())
+}
+
+// armLossTimer arms the timer that guards data outstanding up to end: the
+// probe timeout when ptoAllowed, else the RTO.
+func (e *Engine) armLossTimer(id uint32, end tcp.Seq) {
+	f := &e.fs.hot[id]
+	c := &e.fs.cold[id]
+	if !e.ptoAllowed(f, c) {
+		e.armRTO(id)
+		return
+	}
+	pto := 2*c.rto.SRTT() + ptoSlackUs
+	if uint32(end-f.sndUna) <= uint32(f.mss) {
+		pto += ptoDelAckUs
+	}
+	pto = min(pto, c.rto.Timeout())
+	f.tlp |= tlpArmed
+	e.timers.Schedule(id, e.now+uint64(pto)*1000)
+}
+
+// lossProbe runs when the probe timeout fires (RFC 8985 section 7.3): no
+// ACK for a PTO means the tail of the flight, or its ACKs, may be lost,
+// which only an RTO would otherwise repair. Outside recovery it sends one
+// segment to elicit an ACK (with SACK blocks) that triggers fast
+// recovery: new data if the peer's window has room, else the last
+// segment again; the congestion window is left alone. In SACK recovery it
+// presumes the retransmissions lost (RFC 6675 cannot see a lost
+// retransmission) so the holes go out again. Then the RTO takes over
+// until snd_una moves.
+func (e *Engine) lossProbe(id uint32) {
+	f := &e.fs.hot[id]
+	c := &e.fs.cold[id]
+	f.tlp |= tlpProbed
+	e.stats.lossProbes.Add(1)
+	defer e.armRTO(id)
+	if c.sb.InRecovery() {
+		c.sb.RetransmissionsLost()
+		e.wantTx(id)
+		return
+	}
+	queued, ok := e.txQueued(f, c)
+	if !ok {
+		return
+	}
+	dataEnd := f.sndUna.Add(queued)
+	wndEdge := f.sndUna.Add(f.sndWnd)
+	if f.sndNxt == f.sndMax && f.sndNxt.LessThan(dataEnd) && f.sndNxt.LessThan(wndEdge) {
+		n := min(uint32(f.mss), uint32(dataEnd-f.sndNxt), uint32(wndEdge-f.sndNxt))
+		if e.sendRange(id, f.sndNxt, n, dataEnd) > 0 {
+			c.sb.OnTransmit(tcp.Segment{Start: f.sndNxt, Len: n, Kind: tcp.SegNew})
+			f.sndNxt = f.sndNxt.Add(n)
+			f.sndMax = f.sndNxt
+		}
+		return
+	}
+	l := min(uint32(f.mss), uint32(f.sndMax-f.sndUna))
+	e.sendRange(id, f.sndMax.Sub(l), l, dataEnd)
 }
 
 func (e *Engine) armPersist(id uint32) {
@@ -288,6 +383,8 @@ func (e *Engine) timeout(id uint32) {
 	if f.flags&fAlive == 0 {
 		return
 	}
+	probe := f.tlp&tlpArmed != 0
+	f.tlp &^= tlpArmed
 	if f.sndUna == f.sndMax {
 		// Persist: probe a zero window with an old sequence number, which
 		// any TCP answers with an ACK carrying its current window.
@@ -302,6 +399,10 @@ func (e *Engine) timeout(id uint32) {
 			f.retries++
 		}
 		e.armPersist(id)
+		return
+	}
+	if probe {
+		e.lossProbe(id)
 		return
 	}
 	f.retries++

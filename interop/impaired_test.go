@@ -1,7 +1,10 @@
 package interop
 
 import (
+	"context"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +52,12 @@ func TestTransfersOverLossyReorderingLink(t *testing.T) {
 	gc := <-accepted
 	defer gc.Close()
 	transfer(t, lc, gc, 11, 32<<20, 2*time.Minute)
+	before := tp.stack.Engine().EngineStats(0)
 	transfer(t, gc, lc, 12, 32<<20, 2*time.Minute)
+	after := tp.stack.Engine().EngineStats(0)
+	t.Logf("gotas->linux: %d retransmits, %d fast retransmits, %d loss probes, %d RTOs",
+		after.TxRetransmits-before.TxRetransmits, after.FastRetx-before.FastRetx,
+		after.LossProbes-before.LossProbes, after.RTOs-before.RTOs)
 
 	lr, rl := br.Stats()
 	t.Logf("gotas->linux: %d lost, %d reordered; linux->gotas: %d lost, %d reordered", lr.Lost, lr.Reordered, rl.Lost, rl.Reordered)
@@ -59,4 +67,37 @@ func TestTransfersOverLossyReorderingLink(t *testing.T) {
 	if tp.stack.Engine().EngineStats(0).TxRetransmits == 0 {
 		t.Fatal("gotas never retransmitted over a lossy link")
 	}
+	// SACK recovery, not the RTO, must repair the losses: every RTO idles
+	// the connection for 200 ms (RTOMin). Before gotas's timestamps ticked
+	// in milliseconds, Linux's PAWS check discarded hundreds of gotas's
+	// segments (TcpExtPAWSEstab), and before tail loss probes every lost
+	// ACK at the end of a flight cost an RTO: 30-40 RTOs per 32 MiB.
+	if fr, rtos := after.FastRetx-before.FastRetx, after.RTOs-before.RTOs; fr == 0 || rtos > 8 {
+		t.Errorf("gotas->linux: %d fast retransmits, %d RTOs; want SACK recovery and few RTOs", fr, rtos)
+	}
+	if n := linuxCounter(t, peer, "TcpExtPAWSEstab"); n > 50 {
+		t.Errorf("Linux discarded %d of gotas's segments as PAWS failures", n)
+	}
+}
+
+// linuxCounter reads one of the kernel's SNMP counters (nstat's names) in
+// host h's namespace; the test is skipped if nstat is missing.
+func linuxCounter(t *testing.T, h *testnet.Host, name string) uint64 {
+	t.Helper()
+	needTool(t, "nstat")
+	out, err := h.Run(context.Background(), "nstat", "-az", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+			n, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				t.Fatalf("nstat %s: %q", name, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("nstat has no %s:\n%s", name, out)
+	return 0
 }

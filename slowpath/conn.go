@@ -149,7 +149,7 @@ func (sp *slow) synOptions(x *conn, o *wire.TCPOptions, synAck bool, peerTS uint
 	}
 	if !cfg.NoTimestamps && (!synAck || x.ts) {
 		o.Present |= wire.OptTimestamps
-		o.TSVal, o.TSEcr = uint32(sp.now()/1000), peerTS
+		o.TSVal, o.TSEcr = tcp.TSClock(sp.now()), peerTS
 	}
 	if !cfg.NoWindowScale && (!synAck || x.ws) {
 		o.Present |= wire.OptWScale
@@ -295,12 +295,7 @@ func (sp *slow) synSentIn(x *conn, seg wire.TCP, o *wire.TCPOptions, seq, ack tc
 	x.negotiate(o, cfg)
 	x.ecn = !cfg.NoECN && fl&wire.TCPFlagECE != 0 && fl&wire.TCPFlagCWR == 0
 	x.peerWnd = uint32(seg.Window())
-	var rtt uint32
-	if x.ts && o.TSEcr != 0 {
-		rtt = uint32(sp.now()/1000) - o.TSEcr
-	} else if x.retries == 0 {
-		rtt = uint32((sp.now() - x.synTime) / 1000)
-	}
+	rtt := sp.handshakeRTT(x, o)
 	x.deadline = 0
 	// Install before telling the app, so its first command finds the flow;
 	// an event that overtakes the message is held by the client.
@@ -312,9 +307,23 @@ func (sp *slow) synSentIn(x *conn, seg wire.TCP, o *wire.TCPOptions, seq, ack tc
 	// The final ACK of the handshake.
 	var ao wire.TCPOptions
 	if x.ts {
-		ao = wire.TCPOptions{Present: wire.OptTimestamps, TSVal: uint32(sp.now() / 1000), TSEcr: x.tsRecent}
+		ao = wire.TCPOptions{Present: wire.OptTimestamps, TSVal: tcp.TSClock(sp.now()), TSEcr: x.tsRecent}
 	}
 	sp.sendSeg(x.rmac, x.key, x.iss.Add(1), x.irs.Add(1), wire.TCPFlagACK, uint16(min(cfg.RxBuf>>x.rcvShift, 0xffff)), &ao, 0)
+}
+
+// handshakeRTT is the RTT sample (µs, 0 for none) the handshake's last
+// segment gives: timed from our SYN or SYN-ACK in microseconds unless that
+// was retransmitted (Karn), else from the timestamp echo, which is
+// unambiguous but only millisecond-grained (tcp.TSTickNs).
+func (sp *slow) handshakeRTT(x *conn, o *wire.TCPOptions) uint32 {
+	if x.retries == 0 {
+		return max(uint32((sp.now()-x.synTime)/1000), 1)
+	}
+	if x.ts && o.Has(wire.OptTimestamps) && o.TSEcr != 0 {
+		return tcp.TSRTTUs(tcp.TSClock(sp.now()) - o.TSEcr)
+	}
+	return 0
 }
 
 // negotiate records the options both sides agreed on from the peer's SYN
@@ -409,12 +418,7 @@ func (sp *slow) synRcvdIn(x *conn, frame []byte, seg wire.TCP, o *wire.TCPOption
 		sp.replyRst(x.rmac, x.key, seg, seq, ack, fl)
 		return
 	}
-	var rtt uint32
-	if x.ts && o.Has(wire.OptTimestamps) && o.TSEcr != 0 {
-		rtt = uint32(sp.now()/1000) - o.TSEcr
-	} else if x.retries == 0 {
-		rtt = uint32((sp.now() - x.synTime) / 1000)
-	}
+	rtt := sp.handshakeRTT(x, o)
 	x.peerWnd = tcp.DecodeWindow(seg.Window(), x.sndShift)
 	x.deadline = 0
 	l := x.lst

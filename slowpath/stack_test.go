@@ -389,3 +389,24 @@ func TestECN(t *testing.T) {
 	}
 	t.Logf("ECN-marked bytes %d of %d, srtt %d µs", ctr.ECNBytes.Load(), ctr.AckedBytes.Load(), ctr.SRTT.Load())
 }
+
+// TestLossRecoveryWithoutRTO: on a link that loses 1% of frames each way
+// (data and ACKs) but never reorders, SACK recovery must repair every loss
+// without a retransmission timeout: three SACKs start fast retransmit, a
+// tail loss probe repairs a lost tail or a lost last ACK, and a lost
+// retransmission is sent again when the probe timer finds recovery
+// stalled. Before tail loss probes every lost ACK at the end of a flight
+// cost an RTO.
+func TestLossRecoveryWithoutRTO(t *testing.T) {
+	lossy := func(seed int64) impair.Config {
+		return impair.Config{Seed: seed, Loss: 0.01, Delay: 20 * time.Microsecond}
+	}
+	p := newPair(t, testConfig(ipA), testConfig(ipB), lossy(3), lossy(4))
+	transfer(t, p, 8<<20, 0, 60*time.Second)
+	eb := p.b.EngineStats(0)
+	t.Logf("sender: %d retransmits, %d fast retransmits, %d loss probes, %d RTOs",
+		eb.TxRetransmits, eb.FastRetx, eb.LossProbes, eb.RTOs)
+	if eb.FastRetx == 0 || eb.RTOs != 0 {
+		t.Fatalf("sender B: FastRetx %d RTOs %d, want fast retransmits and no RTO", eb.FastRetx, eb.RTOs)
+	}
+}

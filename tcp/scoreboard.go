@@ -488,3 +488,32 @@ func (sb *Scoreboard) OnRTO() {
 		sb.flags |= sbRTOHold
 	}
 }
+
+// EarlyRetransmit reports whether RFC 5827 early retransmit (the SACK
+// variant of section 3.2) should start loss recovery: with fewer than four
+// segments outstanding a hole can never collect DupThresh SACKs, so the
+// threshold drops to one less than the outstanding segment count: loss
+// recovery starts once oseg-1 segments above snd_una are SACKed. The
+// caller must also check RFC 5827's other condition, that it has no
+// unsent data the peer's window lets it send (new data would earn the
+// duplicate ACKs that make early retransmission unnecessary).
+func (sb *Scoreboard) EarlyRetransmit() bool {
+	if sb.flags&(sbRecovery|sbRTOHold) != 0 || sb.n == 0 || sb.mss == 0 ||
+		sb.r[0].Start == sb.highACK {
+		return false
+	}
+	oseg := (uint32(sb.highData-sb.highACK) + sb.mss - 1) / sb.mss
+	sacked := (sb.SackedBytes() + sb.mss - 1) / sb.mss
+	return oseg >= 2 && oseg < 4 && sacked >= oseg-1
+}
+
+// RetransmissionsLost tells the scoreboard that the retransmissions of the
+// current recovery phase are presumed lost (the caller's probe timeout
+// fired with no progress): HighRxt returns to snd_una, so Pipe stops
+// counting them and NextSeg offers the lost holes again. Outside
+// recovery it does nothing.
+func (sb *Scoreboard) RetransmissionsLost() {
+	if sb.flags&sbRecovery != 0 {
+		sb.highRxt = sb.highACK
+	}
+}

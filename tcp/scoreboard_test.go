@@ -512,3 +512,59 @@ func BenchmarkScoreboardAckNextSeg(b *testing.B) {
 		sb.OnAck(una, nil)
 	}
 }
+
+func TestScoreboardEarlyRetransmit(t *testing.T) {
+	for _, base := range sbBases {
+		// Three segments out, the first lost: two SACKs can never reach
+		// DupThresh, but they reach RFC 5827's oseg-1.
+		e := newSBEnv(t, base, 1000)
+		e.send(0, 3000, 1000)
+		e.ack(0, 1000, 2000)
+		if e.sb.ShouldEnterRecovery() || e.sb.EarlyRetransmit() {
+			t.Fatal("one SACK of three segments starts recovery")
+		}
+		e.ack(0, 1000, 3000)
+		if e.sb.ShouldEnterRecovery() {
+			t.Fatal("RFC 6675 alone enters recovery with two SACKed segments")
+		}
+		if !e.sb.EarlyRetransmit() {
+			t.Fatal("no early retransmit with oseg-1 segments SACKed")
+		}
+		// Four or more segments out: the ordinary rule applies.
+		e = newSBEnv(t, base, 1000)
+		e.send(0, 4000, 1000)
+		e.ack(0, 1000, 3000)
+		if e.sb.EarlyRetransmit() {
+			t.Fatal("early retransmit with four segments outstanding")
+		}
+		// Not after an RTO until snd_una passes the recovery point.
+		e = newSBEnv(t, base, 1000)
+		e.send(0, 3000, 1000)
+		e.sb.OnRTO()
+		e.ack(0, 1000, 3000)
+		if e.sb.EarlyRetransmit() {
+			t.Fatal("early retransmit during the RTO hold")
+		}
+	}
+}
+
+func TestScoreboardRetransmissionsLost(t *testing.T) {
+	for _, base := range sbBases {
+		e := newSBEnv(t, base, 1000)
+		e.send(0, 10000, 1000)
+		e.ack(0, 1000, 10000)
+		if !e.sb.ShouldEnterRecovery() {
+			t.Fatal("no recovery")
+		}
+		seg := e.sb.EnterRecovery()
+		e.sb.OnTransmit(seg)
+		// The hole's retransmission is in flight: nothing lost to resend.
+		e.wantPipe(1000)
+		e.wantNext(0, Segment{})
+		// The caller's probe timer presumes it lost: the hole is lost
+		// again and no longer counted in the pipe.
+		e.sb.RetransmissionsLost()
+		e.wantPipe(0)
+		e.wantNext(0, e.seg(0, 1000, SegLost))
+	}
+}

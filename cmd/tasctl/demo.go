@@ -30,7 +30,7 @@ const demoPort = 7
 
 // demo compares gotas with Linux as echo servers on one link, driven by the
 // same Linux client.
-func demo(args []string, stdout, stderr io.Writer) error {
+func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	duration := fs.Duration("duration", 3*time.Second, "measured time of each run")
@@ -88,7 +88,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	go bench.EchoServer(ln, *msgSize)
 
 	// The Linux server is a process of its own in the same namespace.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	linux := svcHost.CommandContext(ctx, self, benchWorker, "echo-server", "--bind", demoLinuxAddr,
 		"--port", strconv.Itoa(demoPort), "--msg-size", strconv.Itoa(*msgSize))
@@ -99,11 +99,17 @@ func demo(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("the Linux echo server did not come up: %w", err)
 	}
 
+	dbg := newDemoDebug(stderr, st)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "conns\tserver\treq/s\tp50 µs\tp99 µs\tp99.9 µs\tCPU µs/req\t")
-	for _, conns := range []int{1, 64} {
+	for _, conns := range dbg.conns([]int{1, 64}) {
 		for _, srv := range []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"Linux", demoLinuxAddr}} {
+			if !dbg.wantServer(srv.name) {
+				continue
+			}
+			done := dbg.start(srv.name, conns)
 			r, err := runClient(ctx, peer, self, srv.addr, conns, *msgSize, *duration)
+			done(r)
 			if err != nil {
 				return fmt.Errorf("%s with %d connections: %w", srv.name, conns, err)
 			}

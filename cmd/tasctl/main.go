@@ -3,11 +3,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"gotas/internal/benchcli"
 )
@@ -30,12 +33,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// A signal cancels the run so that its namespaces are still removed.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	var err error
 	switch args[0] {
 	case "demo":
-		err = demo(args[1:], stdout, stderr)
+		err = demo(ctx, args[1:], stdout, stderr)
 	case "ping":
-		err = pingDemo(args[1:], stdout, stderr)
+		err = pingDemo(ctx, args[1:], stdout, stderr)
 	case benchWorker:
 		// tasctl re-runs itself as the demo's Linux-side processes.
 		return benchcli.Run(args[1:], stdout, stderr)
@@ -45,6 +51,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	default:
 		fmt.Fprintf(stderr, "tasctl: unknown command %q\n%s", args[0], usage)
 		return 2
+	}
+	if err != nil && ctx.Err() != nil {
+		err = errors.New("interrupted; what the run made is removed")
 	}
 	switch {
 	case err == nil:

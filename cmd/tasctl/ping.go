@@ -25,7 +25,7 @@ const (
 // pingDemo runs the service over each back-end in a fresh pair of
 // namespaces and pings it and the Linux stack on the same link from a Linux
 // peer.
-func pingDemo(args []string, stdout, stderr io.Writer) error {
+func pingDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	pings := fs.Int("pings", 50, "echo requests per target")
@@ -76,7 +76,6 @@ func pingDemo(args []string, stdout, stderr io.Writer) error {
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tback-end\treceived\tmin µs\tavg µs\tmax µs\t")
-	ctx := context.Background()
 	for _, kind := range []string{"afxdp", "afpacket", "tap"} {
 		pinger, target := peer, demoServiceAddr
 		spec := kind + ":s0"
