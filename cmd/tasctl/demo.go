@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -26,7 +24,10 @@ import (
 // a namespace, as an application would be.
 const benchWorker = "__bench"
 
-const demoPort = 7
+const (
+	demoPort     = 7 // echo
+	demoBulkPort = 9 // discard, with a confirmed byte count
+)
 
 // demo compares gotas with Linux as echo servers on one link, driven by the
 // same Linux client.
@@ -86,6 +87,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer ln.Close()
 	go bench.EchoServer(ln, *msgSize)
+	bulkLn, err := st.Listen("tcp", ":"+strconv.Itoa(demoBulkPort))
+	if err != nil {
+		return err
+	}
+	defer bulkLn.Close()
+	go bench.BulkServer(bulkLn)
 
 	// The Linux server is a process of its own in the same namespace.
 	ctx, cancel := context.WithCancel(ctx)
@@ -95,8 +102,15 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := svcHost.Start(linux); err != nil {
 		return err
 	}
-	if err := waitListening(peer, demoLinuxAddr, 5*time.Second); err != nil {
-		return fmt.Errorf("the Linux echo server did not come up: %w", err)
+	linuxBulk := svcHost.CommandContext(ctx, self, benchWorker, "bulk-server", "--bind", demoLinuxAddr,
+		"--port", strconv.Itoa(demoBulkPort))
+	if err := svcHost.Start(linuxBulk); err != nil {
+		return err
+	}
+	for _, port := range []int{demoPort, demoBulkPort} {
+		if err := waitListening(peer, demoLinuxAddr, port, 5*time.Second); err != nil {
+			return fmt.Errorf("a Linux server did not come up: %w", err)
+		}
 	}
 
 	dbg := newDemoDebug(stderr, st)
@@ -117,8 +131,16 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nCPU µs/req is busy time of the whole machine (client, servers, kernel) per request.\n")
-	fmt.Fprintf(stdout, "removed %s-*\n", lab.Prefix())
+	fmt.Fprintf(stdout, "\nCPU µs/req is busy time of the whole machine (client, servers, kernel) per request.\n\n")
+	fmt.Fprintf(stdout, "bulk: one stream from the Linux client to a sink, %v\n", *duration)
+	for _, srv := range []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"Linux", demoLinuxAddr}} {
+		r, err := runBulk(ctx, peer, self, srv.addr, *duration)
+		if err != nil {
+			return fmt.Errorf("bulk to %s: %w", srv.name, err)
+		}
+		fmt.Fprintf(stdout, "  %-6s %6.2f Gbit/s\n", srv.name, r.Gbps)
+	}
+	fmt.Fprintf(stdout, "\nremoved %s-*\n", lab.Prefix())
 	return nil
 }
 
@@ -139,12 +161,12 @@ func demoTopology(lab *testnet.Lab) (svc, peer *testnet.Host, err error) {
 	return
 }
 
-// waitListening polls until addr accepts TCP connections from h.
-func waitListening(h *testnet.Host, addr string, timeout time.Duration) error {
+// waitListening polls until addr:port accepts TCP connections from h.
+func waitListening(h *testnet.Host, addr string, port int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		err := h.Do(func() error {
-			c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(demoPort)), 200*time.Millisecond)
+			c, err := net.DialTimeout("tcp", net.JoinHostPort(addr, strconv.Itoa(port)), 200*time.Millisecond)
 			if err == nil {
 				c.Close()
 			}
@@ -157,24 +179,33 @@ func waitListening(h *testnet.Host, addr string, timeout time.Duration) error {
 	}
 }
 
-func runClient(ctx context.Context, h *testnet.Host, self, addr string, conns, msgSize int, d time.Duration) (bench.EchoResult, error) {
-	cmd := h.CommandContext(ctx, self, benchWorker, "echo-client", "--addr", net.JoinHostPort(addr, strconv.Itoa(demoPort)),
-		"--conns", strconv.Itoa(conns), "--msg-size", strconv.Itoa(msgSize), "--duration", d.String(), "--warmup", "500ms", "--json")
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
+// runWorker runs tasctl's benchmark worker in h and decodes its JSON.
+func runWorker(ctx context.Context, h *testnet.Host, self string, out any, args ...string) error {
+	cmd := h.CommandContext(ctx, self, append([]string{benchWorker}, args...)...)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return bench.EchoResult{}, fmt.Errorf("%v: %s", err, strings.TrimSpace(errb.String()))
-		}
-		return bench.EchoResult{}, err
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
 	}
+	if err := json.Unmarshal([]byte(stdout.String()), out); err != nil {
+		return fmt.Errorf("worker output %q: %w", stdout.String(), err)
+	}
+	return nil
+}
+
+func runBulk(ctx context.Context, h *testnet.Host, self, addr string, d time.Duration) (bench.BulkResult, error) {
+	var r bench.BulkResult
+	err := runWorker(ctx, h, self, &r, "bulk", "--addr", net.JoinHostPort(addr, strconv.Itoa(demoBulkPort)),
+		"--duration", d.String(), "--json")
+	return r, err
+}
+
+func runClient(ctx context.Context, h *testnet.Host, self, addr string, conns, msgSize int, d time.Duration) (bench.EchoResult, error) {
 	var r bench.EchoResult
-	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
-		return r, fmt.Errorf("client output %q: %w", out.String(), err)
+	err := runWorker(ctx, h, self, &r, "echo-client", "--addr", net.JoinHostPort(addr, strconv.Itoa(demoPort)),
+		"--conns", strconv.Itoa(conns), "--msg-size", strconv.Itoa(msgSize), "--duration", d.String(), "--warmup", "500ms", "--json")
+	if err == nil && r.Errors > 0 {
+		err = fmt.Errorf("%d connections failed", r.Errors)
 	}
-	if r.Errors > 0 {
-		return r, fmt.Errorf("%d connections failed", r.Errors)
-	}
-	return r, nil
+	return r, err
 }

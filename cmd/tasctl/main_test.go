@@ -45,14 +45,7 @@ func TestPing(t *testing.T) {
 			t.Errorf("demo output has no row matching %q:\n%s", row, out.String())
 		}
 	}
-	prefix := regexp.MustCompile(`removed (\S+)-\*`).FindStringSubmatch(out.String())
-	if prefix == nil {
-		t.Fatalf("demo did not say what it removed:\n%s", out.String())
-	}
-	ns, _ := exec.Command("ip", "netns", "list").CombinedOutput()
-	if strings.Contains(string(ns), prefix[1]) {
-		t.Fatalf("demo left namespaces behind:\n%s", ns)
-	}
+	checkRemoved(t, out.String())
 }
 
 // TestDemo runs the README's main command end to end: both servers answer
@@ -74,12 +67,24 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
-	prefix := regexp.MustCompile(`removed (\S+)-\*`).FindStringSubmatch(out.String())
+	for _, srv := range []string{"gotas", "Linux"} {
+		m := regexp.MustCompile(`(?m)^\s+` + srv + `\s+([0-9.]+) Gbit/s`).FindStringSubmatch(out.String())
+		if m == nil || m[1] == "0.00" {
+			t.Errorf("no bulk throughput for %s:\n%s", srv, out.String())
+		}
+	}
+	checkRemoved(t, out.String())
+}
+
+// checkRemoved checks that a run's namespaces are gone.
+func checkRemoved(t *testing.T, out string) {
+	t.Helper()
+	prefix := regexp.MustCompile(`removed (\S+)-\*`).FindStringSubmatch(out)
 	if prefix == nil {
-		t.Fatalf("demo did not say what it removed:\n%s", out.String())
+		t.Fatalf("no word of what was removed:\n%s", out)
 	}
 	ns, _ := exec.Command("ip", "netns", "list").CombinedOutput()
 	if strings.Contains(string(ns), prefix[1]) {
-		t.Fatalf("demo left namespaces behind:\n%s", ns)
+		t.Fatalf("namespaces left behind:\n%s", ns)
 	}
 }
