@@ -2,7 +2,6 @@ package interop
 
 import (
 	"context"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,18 +38,7 @@ func TestTransfersOverLossyReorderingLink(t *testing.T) {
 	tp := &topo{lab: lab, svc: svc, peer: peer}
 	tp.startGotas(t, "afxdp:s0")
 
-	ln := tp.gotasListen(t, "9100")
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	lc := tp.linuxDial(t, gotasIP+":9100")
-	defer lc.Close()
-	gc := <-accepted
-	defer gc.Close()
+	lc, gc := tp.linuxToGotas(t, "9100")
 	transfer(t, lc, gc, 11, 32<<20, 2*time.Minute)
 	before := tp.stack.Engine().EngineStats(0)
 	transfer(t, gc, lc, 12, 32<<20, 2*time.Minute)

@@ -69,18 +69,7 @@ func TestOneGiBEachWay(t *testing.T) {
 	}
 	tp := newTopo(t)
 	const size = 1 << 30
-	ln := tp.gotasListen(t, "9000")
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-	}()
-	lc := tp.linuxDial(t, gotasIP+":9000")
-	defer lc.Close()
-	gc := <-accepted
-	defer gc.Close()
+	lc, gc := tp.linuxToGotas(t, "9000")
 	t.Run("linux-to-gotas", func(t *testing.T) { transfer(t, lc, gc, 1, size, 3*time.Minute) })
 	t.Run("gotas-to-linux", func(t *testing.T) { transfer(t, gc, lc, 2, size, 3*time.Minute) })
 }
@@ -91,18 +80,7 @@ func TestHalfClose(t *testing.T) {
 	tp := newTopo(t)
 	for _, dir := range []string{"gotas-closes-first", "linux-closes-first"} {
 		t.Run(dir, func(t *testing.T) {
-			ln := tp.gotasListen(t, map[string]string{"gotas-closes-first": "9001", "linux-closes-first": "9002"}[dir])
-			accepted := make(chan net.Conn, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err == nil {
-					accepted <- c
-				}
-			}()
-			lc := tp.linuxDial(t, ln.Addr().String())
-			defer lc.Close()
-			gc := <-accepted
-			defer gc.Close()
+			lc, gc := tp.linuxToGotas(t, map[string]string{"gotas-closes-first": "9001", "linux-closes-first": "9002"}[dir])
 			first, second := gc, lc
 			if dir == "linux-closes-first" {
 				first, second = lc, gc
@@ -167,18 +145,7 @@ func TestLinuxPeerWithoutOptions(t *testing.T) {
 		t.Run(key[len("net.ipv4."):], func(t *testing.T) {
 			tp := newTopo(t)
 			tp.sysctl(t, key, "0")
-			ln := tp.gotasListen(t, "9004")
-			accepted := make(chan net.Conn, 1)
-			go func() {
-				c, err := ln.Accept()
-				if err == nil {
-					accepted <- c
-				}
-			}()
-			lc := tp.linuxDial(t, gotasIP+":9004")
-			defer lc.Close()
-			gc := <-accepted
-			defer gc.Close()
+			lc, gc := tp.linuxToGotas(t, "9004")
 			transfer(t, lc, gc, 5, 32<<20, time.Minute)
 			transfer(t, gc, lc, 6, 32<<20, time.Minute)
 		})

@@ -119,6 +119,29 @@ func (tp *topo) gotasListen(t *testing.T, port string) net.Listener {
 	return ln
 }
 
+// linuxToGotas opens a connection from the Linux host to a gotas listener
+// on port and returns both ends.
+func (tp *topo) linuxToGotas(t *testing.T, port string) (linux, gts net.Conn) {
+	t.Helper()
+	ln := tp.gotasListen(t, port)
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	linux = tp.linuxDial(t, gotasIP+":"+port)
+	t.Cleanup(func() { linux.Close() })
+	select {
+	case gts = <-accepted:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gotas did not accept the connection")
+	}
+	t.Cleanup(func() { gts.Close() })
+	return linux, gts
+}
+
 func (tp *topo) gotasDial(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)

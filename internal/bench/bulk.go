@@ -17,29 +17,15 @@ import (
 // connection until the sender half-closes, then answers with the count as a
 // little-endian uint64, so the sender learns what really arrived.
 func BulkServer(ln net.Listener) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
-		c, err := ln.Accept()
+	return serveConns(ln, func(c net.Conn) {
+		n, err := io.Copy(io.Discard, c)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return err
+			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			n, err := io.Copy(io.Discard, c)
-			if err != nil {
-				return
-			}
-			var b [8]byte
-			binary.LittleEndian.PutUint64(b[:], uint64(n))
-			c.Write(b[:])
-		}()
-	}
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(n))
+		c.Write(b[:])
+	})
 }
 
 // BulkResult is a one-way stream's outcome.

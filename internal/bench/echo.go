@@ -40,6 +40,25 @@ func EchoServer(ln net.Listener, msgSize int) error {
 	if msgSize < 1 {
 		return fmt.Errorf("message size %d: want at least 1", msgSize)
 	}
+	return serveConns(ln, func(c net.Conn) {
+		if tc, ok := c.(interface{ SetNoDelay(bool) error }); ok {
+			tc.SetNoDelay(true)
+		}
+		buf := make([]byte, msgSize)
+		for {
+			if _, err := io.ReadFull(c, buf); err != nil {
+				return
+			}
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// serveConns accepts connections until ln is closed and runs handle on
+// each in its own goroutine, closing the connection afterwards.
+func serveConns(ln net.Listener, handle func(net.Conn)) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -54,18 +73,7 @@ func EchoServer(ln net.Listener, msgSize int) error {
 		go func() {
 			defer wg.Done()
 			defer c.Close()
-			if tc, ok := c.(interface{ SetNoDelay(bool) error }); ok {
-				tc.SetNoDelay(true)
-			}
-			buf := make([]byte, msgSize)
-			for {
-				if _, err := io.ReadFull(c, buf); err != nil {
-					return
-				}
-				if _, err := c.Write(buf); err != nil {
-					return
-				}
-			}
+			handle(c)
 		}()
 	}
 }
