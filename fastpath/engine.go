@@ -90,7 +90,7 @@ type Engine struct {
 
 	ackList, evList, txList, txNext []uint32
 	wheelOut                        [64]uint32
-	goneQ                           []CtlMsg
+	reports                         shm.Backlog[CtlMsg, *CtlMsg]
 
 	now   uint64 // ns, read at the start of each iteration
 	nowUs uint32
@@ -122,7 +122,7 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 		timers:  tcp.NewWheel(uint32(n), 50_000, 4096, now),
 		pace:    tcp.NewWheel(uint32(n), 2_000, 1024, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
-		txList: make([]uint32, 0, n), txNext: make([]uint32, 0, n), goneQ: make([]CtlMsg, 0, 64),
+		txList: make([]uint32, 0, n), txNext: make([]uint32, 0, n),
 		now: now, nowUs: uint32(now / 1000), tsNow: tcp.TSClock(now)}, nil
 }
 
@@ -167,8 +167,8 @@ func (e *Engine) Poll(tx *TxBatch) bool {
 	worked = e.serveTx() || worked
 	worked = e.flushAcks() || worked
 	e.flushEvents()
-	if len(e.goneQ) > 0 {
-		e.flushReports()
+	if e.reports.Len() > 0 {
+		e.reports.Flush(e.krx)
 	}
 	return worked
 }
@@ -272,19 +272,7 @@ func without(l []uint32, id uint32) []uint32 {
 // iteration (after which nothing here touches the flow) and kept until
 // the queue has room: the slow path must learn of every gone flow, or its
 // id leaks.
-func (e *Engine) report(m CtlMsg) { e.goneQ = append(e.goneQ, m) }
-
-func (e *Engine) flushReports() {
-	k := 0
-	for ; k < len(e.goneQ); k++ {
-		if n, _ := e.krx.Reserve(1); n == 0 {
-			break
-		}
-		e.goneQ[k].Put(e.krx.Slot(0))
-		e.krx.Commit(1)
-	}
-	e.goneQ = e.goneQ[:copy(e.goneQ, e.goneQ[k:])]
-}
+func (e *Engine) report(m CtlMsg) { e.reports.Add(m) }
 
 func (e *Engine) pollKtx() bool {
 	n, _ := e.ktx.Peek(32)

@@ -174,7 +174,7 @@ func (sp *slow) poll() bool {
 		}
 		c.req.Release(n)
 		worked = worked || n > 0
-		sp.flushOut(c)
+		c.out.Flush(c.resp)
 	}
 	if now := sp.now(); sp.nextTimer != 0 && now >= sp.nextTimer {
 		sp.timers(now)
@@ -191,7 +191,7 @@ func (sp *slow) prepareSleep() bool {
 		}
 	}
 	for _, c := range sp.ctxs {
-		if len(c.out) > 0 {
+		if c.out.Len() > 0 {
 			sp.woke()
 			return false
 		}
@@ -246,28 +246,7 @@ func (sp *slow) send(frame []byte) { sp.toCore(0, fastpath.CtlMsg{Type: fastpath
 
 // post sends a message to an application context, queueing it if the
 // context's queue is full so no status is ever lost.
-func (sp *slow) post(c *svcCtx, m appif.Ctl) {
-	if len(c.out) == 0 {
-		if n, _ := c.resp.Reserve(1); n == 1 {
-			m.Put(c.resp.Slot(0))
-			c.resp.Commit(1)
-			return
-		}
-	}
-	c.out = append(c.out, m)
-}
-
-func (sp *slow) flushOut(c *svcCtx) {
-	k := 0
-	for ; k < len(c.out); k++ {
-		if n, _ := c.resp.Reserve(1); n == 0 {
-			break
-		}
-		c.out[k].Put(c.resp.Slot(0))
-		c.resp.Commit(1)
-	}
-	c.out = c.out[:copy(c.out, c.out[k:])]
-}
+func (sp *slow) post(c *svcCtx, m appif.Ctl) { c.out.Send(c.resp, m) }
 
 // fromCore handles one KRX message.
 func (sp *slow) fromCore(slot []byte) {

@@ -228,7 +228,7 @@ type svcCtx struct {
 	info *fastpath.ContextInfo
 	req  *shm.Consumer
 	resp *shm.Producer
-	out  []appif.Ctl // messages waiting for room in resp
+	out  shm.Backlog[appif.Ctl, *appif.Ctl] // messages waiting for room in resp
 }
 
 // Context queue sizes.
