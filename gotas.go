@@ -91,10 +91,11 @@ type Stack struct {
 }
 
 type openResult struct {
-	h      appif.Handle
-	err    syscall.Errno
-	remote netip.AddrPort
-	local  uint16
+	h        appif.Handle
+	listener bool
+	err      syscall.Errno
+	remote   netip.AddrPort
+	local    uint16
 }
 
 // New opens the NIC and starts the stack.
@@ -246,11 +247,13 @@ func (s *Stack) failAll(err error) {
 func (s *Stack) dispatch(e *appif.Event) {
 	switch e.Type {
 	case appif.EvListenOpened, appif.EvConnOpened:
+		listener := e.Type == appif.EvListenOpened
+		h := pick(listener, e.Listener, e.Conn)
 		if w, ok := s.pending[e.Cookie]; ok {
 			delete(s.pending, e.Cookie)
-			w <- openResult{h: pick(e.Type == appif.EvListenOpened, e.Listener, e.Conn), err: e.Err, remote: e.Remote, local: e.LocalPort}
-		} else if e.Err == 0 && e.Type == appif.EvConnOpened {
-			s.ctx.Close(e.Conn) // its dialer gave up
+			w <- openResult{h: h, listener: listener, err: e.Err, remote: e.Remote, local: e.LocalPort}
+		} else if e.Err == 0 {
+			s.abandon(h, listener) // its caller gave up
 		}
 	case appif.EvAccepted:
 		l := s.listeners[e.Listener]
@@ -308,6 +311,19 @@ func (s *Stack) dispatch(e *appif.Event) {
 	}
 }
 
+// abandon releases a connection or listener that opened after its caller
+// gave up; s.mu is held.
+func (s *Stack) abandon(h appif.Handle, listener bool) {
+	if s.closed {
+		return
+	}
+	if listener {
+		s.ctx.ListenClose(h)
+	} else {
+		s.ctx.Close(h)
+	}
+}
+
 func pick[T any](cond bool, a, b T) T {
 	if cond {
 		return a
@@ -326,13 +342,15 @@ func notify(ch chan struct{}) {
 // request sends a Listen or Connect and waits for its answer.
 func (s *Stack) request(ctx context.Context, send func() (uint64, error)) (openResult, error) {
 	w := make(chan openResult, 1)
+	var cookie uint64
 	for {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
 			return openResult{}, net.ErrClosed
 		}
-		cookie, err := send()
+		var err error
+		cookie, err = send()
 		if err == nil {
 			s.pending[cookie] = w
 			s.mu.Unlock()
@@ -355,10 +373,23 @@ func (s *Stack) request(ctx context.Context, send func() (uint64, error)) (openR
 		}
 		return r, nil
 	case <-ctx.Done():
-		// The answer may still come; dispatch closes a connection nobody
-		// waits for.
-		return openResult{}, ctx.Err()
 	}
+	// Nobody waits any more: forget the request, so that dispatch closes
+	// a connection that still opens. An answer already delivered is
+	// handed back the same way.
+	s.mu.Lock()
+	delete(s.pending, cookie)
+	s.mu.Unlock()
+	select {
+	case r, ok := <-w:
+		if ok && r.err == 0 {
+			s.mu.Lock()
+			s.abandon(r.h, r.listener)
+			s.mu.Unlock()
+		}
+	default:
+	}
+	return openResult{}, ctx.Err()
 }
 
 func parseAddr(network, address string) (netip.AddrPort, error) {

@@ -1,6 +1,7 @@
 package gotas
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
@@ -143,5 +144,19 @@ func TestPeerResetSurfacesAsECONNRESET(t *testing.T) {
 	_, err = io.ReadAll(c)
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("after the peer reset: %v, want ECONNRESET", err)
+	}
+}
+
+func TestDialContextGivesUpWhenTheContextEnds(t *testing.T) {
+	_, b := pair(t, impair.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := b.DialContext(ctx, "tcp", "10.9.0.77:80") // nobody answers ARP
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("dial past its context: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("gave up after %v", d)
 	}
 }
