@@ -160,3 +160,47 @@ func TestDialContextGivesUpWhenTheContextEnds(t *testing.T) {
 		t.Fatalf("gave up after %v", d)
 	}
 }
+
+// The fast path paces a flow at the rate the slow path sets in its
+// counters (congestion control will set it): a transfer cannot finish
+// faster than its rate allows.
+func TestPacingHoldsAFlowToItsRate(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		got <- n
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:7003")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const kbps, size = 16000, 1 << 20 // 16 Mbit/s: 1 MiB takes 0.52 s
+	b.Engine().FlowCounters(c.(*Conn).h.Index()).RateKbps.Store(kbps)
+	start := time.Now()
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	c.(*Conn).CloseWrite()
+	select {
+	case n := <-got:
+		if n != size {
+			t.Fatalf("received %d bytes, sent %d", n, size)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("paced transfer did not finish")
+	}
+	want := time.Duration(float64(size*8) / (kbps * 1000) * float64(time.Second))
+	if el := time.Since(start); el < want*9/10 {
+		t.Fatalf("1 MiB at %d kbit/s took %v, less than the %v the rate allows: pacing is not enforced", kbps, el, want)
+	}
+}

@@ -138,12 +138,15 @@ func Wait(q Queue, timeout time.Duration, extra ...int) (bool, error) {
 	for i, fd := range extra {
 		fds[i+1] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
 	}
-	ms := -1
+	// ppoll, not poll: pacing and timers sleep for fractions of a
+	// millisecond, which poll's millisecond timeout would round up.
+	var ts *unix.Timespec
 	if timeout >= 0 {
-		ms = int((timeout + time.Millisecond - 1) / time.Millisecond)
+		t := unix.NsecToTimespec(int64(timeout))
+		ts = &t
 	}
 	for {
-		n, err := unix.Poll(fds[:1+len(extra)], ms)
+		n, err := unix.Ppoll(fds[:1+len(extra)], ts, nil)
 		if err == unix.EINTR {
 			continue
 		}
