@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(iproute2 iputils-ping ethtool iperf3 sockperf curl tcpdump)
+pkgs=(iproute2 procps iputils-ping ethtool iperf3 sockperf curl tcpdump)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
