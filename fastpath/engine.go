@@ -392,33 +392,22 @@ func (e *Engine) rxConsumed(id uint32) {
 }
 
 // wantTx puts a flow on the transmit list.
-func (e *Engine) wantTx(id uint32) {
-	f := &e.fs.hot[id]
-	if f.flags&fInTx != 0 {
-		return
-	}
-	f.flags |= fInTx
-	e.txList = append(e.txList, id)
-}
+func (e *Engine) wantTx(id uint32) { e.enlist(id, fInTx, &e.txList) }
 
 // wantAck marks a flow for an ACK at the end of the batch.
-func (e *Engine) wantAck(id uint32) {
-	f := &e.fs.hot[id]
-	if f.flags&fInAck != 0 {
-		return
-	}
-	f.flags |= fInAck
-	e.ackList = append(e.ackList, id)
-}
+func (e *Engine) wantAck(id uint32) { e.enlist(id, fInAck, &e.ackList) }
 
 // wantEvent marks a flow for an event at the end of the batch.
-func (e *Engine) wantEvent(id uint32) {
+func (e *Engine) wantEvent(id uint32) { e.enlist(id, fInEv, &e.evList) }
+
+// enlist appends a flow to a work list once: flag says it is on it.
+func (e *Engine) enlist(id uint32, flag uint16, list *[]uint32) {
 	f := &e.fs.hot[id]
-	if f.flags&fInEv != 0 {
+	if f.flags&flag != 0 {
 		return
 	}
-	f.flags |= fInEv
-	e.evList = append(e.evList, id)
+	f.flags |= flag
+	*list = append(*list, id)
 }
 
 func (e *Engine) flushAcks() bool {

@@ -17,18 +17,24 @@ import (
 	"gotas/slowpath"
 )
 
+// serveStream serves size bytes of stream(seed) over HTTP on ln until the
+// test ends.
+func serveStream(t *testing.T, ln net.Listener, seed uint64, size int64) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		io.Copy(w, stream(seed, size))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
 // curl downloads from a net/http server running on gotas.
 func TestCurlDownloadsFromGotasHTTPServer(t *testing.T) {
 	needTool(t, "curl")
 	tp := newTopo(t)
 	const size = 8 << 20
 	ln := tp.gotasListen(t, "8080")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", fmt.Sprint(size))
-		io.Copy(w, stream(7, size))
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
+	serveStream(t, ln, 7, size)
 	out, err := tp.peer.Run(t.Context(), "sh", "-c", "curl -sS --max-time 30 http://"+gotasIP+":8080/file | sha256sum")
 	if err != nil {
 		t.Fatal(err)
@@ -44,12 +50,7 @@ func TestGotasClientDownloadsFromLinuxHTTPServer(t *testing.T) {
 	tp := newTopo(t)
 	const size = 8 << 20
 	ln := tp.linuxListen(t, "8081")
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", fmt.Sprint(size))
-		io.Copy(w, stream(8, size))
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
+	serveStream(t, ln, 8, size)
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: tp.stack.DialContext}}
 	resp, err := client.Get("http://" + linuxIP + ":8081/file")
 	if err != nil {

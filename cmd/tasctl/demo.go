@@ -33,17 +33,11 @@ const (
 // same Linux client.
 func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	duration := fs.Duration("duration", 3*time.Second, "measured time of each run")
 	msgSize := fs.Int("msg-size", 64, "echo message size in bytes")
 	busyPoll := fs.Bool("fp-no-ints", false, "gotas fast path busy-polls instead of sleeping when idle")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if *duration <= 0 || *duration > time.Hour {
 		return fmt.Errorf("%w: --duration=%v: want up to an hour", errUsage, *duration)

@@ -70,3 +70,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage")
+
+// parseFlags parses a subcommand's flags: --help prints them, any other
+// error is a usage error (exit status 2).
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case err == flag.ErrHelp:
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return err
+	case err != nil:
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}

@@ -27,16 +27,10 @@ const (
 // peer.
 func pingDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("ping", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	pings := fs.Int("pings", 50, "echo requests per target")
 	interval := fs.Duration("interval", 10*time.Millisecond, "time between echo requests (ping needs >= 2ms as root)")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
 	}
 	if *pings < 1 || *pings > 100000 {
 		return fmt.Errorf("%w: --pings=%d: want 1 to 100000", errUsage, *pings)
