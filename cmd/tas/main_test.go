@@ -54,22 +54,29 @@ func buildTas(t *testing.T) string {
 	return bin
 }
 
+// tasProc is a running tas whose standard output is being collected.
+type tasProc struct {
+	cmd    *exec.Cmd
+	out    bytes.Buffer  // written by the reader until eof is closed
+	eof    chan struct{} // closed when tas's stdout has been read to the end
+	stderr bytes.Buffer
+}
+
 // startTas runs the binary inside host and waits for its ready line.
-func startTas(t *testing.T, host *testnet.Host, bin string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func startTas(t *testing.T, host *testnet.Host, bin string, args ...string) *tasProc {
 	t.Helper()
-	cmd := host.CommandContext(t.Context(), bin, args...)
-	stdout, err := cmd.StdoutPipe()
+	p := &tasProc{cmd: host.CommandContext(t.Context(), bin, args...), eof: make(chan struct{})}
+	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := host.Start(cmd); err != nil {
+	p.cmd.Stderr = &p.stderr
+	if err := host.Start(p.cmd); err != nil {
 		t.Fatal(err)
 	}
-	var rest bytes.Buffer
 	ready := make(chan bool, 1)
 	go func() {
+		defer close(p.eof)
 		sc := bufio.NewScanner(stdout)
 		ok := false
 		for sc.Scan() {
@@ -77,7 +84,7 @@ func startTas(t *testing.T, host *testnet.Host, bin string, args ...string) (*ex
 				ok = true
 				ready <- true
 			}
-			rest.WriteString(sc.Text() + "\n")
+			p.out.WriteString(sc.Text() + "\n")
 		}
 		if !ok {
 			ready <- false
@@ -86,19 +93,28 @@ func startTas(t *testing.T, host *testnet.Host, bin string, args ...string) (*ex
 	select {
 	case ok := <-ready:
 		if !ok {
-			cmd.Wait()
-			t.Fatalf("tas exited before ready: %s", stderr.String())
+			<-p.eof
+			p.cmd.Wait()
+			t.Fatalf("tas exited before ready: %s", p.stderr.String())
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatalf("tas not ready after 10s: %s", stderr.String())
+		t.Fatalf("tas not ready after 10s: %s", p.stderr.String())
 	}
-	return cmd, &rest
+	return p
 }
 
-func stopTas(t *testing.T, cmd *exec.Cmd) {
+// stopTas interrupts tas, checks that it exits cleanly, and returns all it
+// printed. The output is read to the end before Wait, as os/exec requires.
+func stopTas(t *testing.T, p *tasProc) string {
 	t.Helper()
+	cmd := p.cmd
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-p.eof:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tas still running 10s after SIGINT")
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -110,6 +126,7 @@ func stopTas(t *testing.T, cmd *exec.Cmd) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("tas still running 10s after SIGINT")
 	}
+	return p.out.String()
 }
 
 func ping(t *testing.T, host *testnet.Host, addr string) {
@@ -157,7 +174,7 @@ func TestPingOverVeth(t *testing.T) {
 			if err := peer.Addr("p0", "10.201.0.2/24"); err != nil {
 				t.Fatal(err)
 			}
-			cmd, out := startTas(t, svc, bin, "--ip-addr=10.201.0.1/24", "--nic="+kind+":s0")
+			tas := startTas(t, svc, bin, "--ip-addr=10.201.0.1/24", "--nic="+kind+":s0")
 			ping(t, peer, "10.201.0.1")
 			ping(t, peer, "10.201.0.3") // Linux's own address still answers
 
@@ -196,8 +213,7 @@ func TestPingOverVeth(t *testing.T) {
 			if kind == "afxdp" && !xdpAttached() {
 				t.Fatal("no XDP program attached to s0 while tas runs")
 			}
-			stopTas(t, cmd)
-			if !strings.Contains(out.String(), "tas stopped") {
+			if out := stopTas(t, tas); !strings.Contains(out, "tas stopped") {
 				t.Fatalf("no clean stop message in output:\n%s", out)
 			}
 			if kind == "afxdp" && xdpAttached() {
@@ -217,12 +233,12 @@ func TestPingOverTAP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, _ := startTas(t, host, bin, "--ip-addr=10.202.0.1/24", "--nic=tap:gtap0")
+	tas := startTas(t, host, bin, "--ip-addr=10.202.0.1/24", "--nic=tap:gtap0")
 	if err := host.Addr("gtap0", "10.202.0.2/24"); err != nil {
 		t.Fatal(err)
 	}
 	ping(t, host, "10.202.0.1")
-	stopTas(t, cmd)
+	stopTas(t, tas)
 	if _, err := host.IP("link", "show", "gtap0"); err == nil {
 		t.Fatal("the TAP device tas created is still there after it stopped")
 	}
