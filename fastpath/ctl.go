@@ -20,6 +20,11 @@ const (
 	KtxRemove     = 3 // remove flow ID (handle in Handle) and report it gone
 	KtxAddContext = 4 // attach application context ID
 	KtxKick       = 5 // flow ID: re-examine (e.g. after a rate change)
+	// KtxPMTU: an ICMP "fragmentation needed" (RFC 1191) for flow ID
+	// (Handle) quoted sequence number SndUna and reported MTU; the core
+	// validates the sequence against its own window (RFC 5927 5.1) and
+	// lowers the flow's MSS.
+	KtxPMTU = 6
 )
 
 // KRX (core -> slow path) message types.
@@ -43,6 +48,7 @@ const (
 	GoneRemoved = 1 // the slow path asked (KtxRemove)
 	GoneReset   = 2 // an acceptable RST arrived (RFC 5961 exact match)
 	GoneTimeout = 3 // too many retransmission timeouts
+	GoneCorrupt = 4 // the application wrote an impossible ring position
 )
 
 // Gone flags: how far the connection got.
@@ -56,7 +62,7 @@ const (
 //
 //	0x00 u8 type, 0x01 u8 reason, 0x02 u16 frame length, 0x04 u32 id,
 //	0x08 u64 handle, 0x10 u32 snd_nxt (snd_max), 0x14 u32 rcv_nxt,
-//	0x18 u8 flags, 0x1C u32 snd_una
+//	0x18 u8 flags, 0x1A u16 mtu, 0x1C u32 snd_una
 type CtlMsg struct {
 	Type, Reason uint8
 	Len          uint16
@@ -65,6 +71,7 @@ type CtlMsg struct {
 	SndNxt       uint32
 	RcvNxt       uint32
 	Flags        uint8
+	MTU          uint16 // KtxPMTU: the next-hop MTU the ICMP message reported
 	SndUna       uint32
 }
 
@@ -78,6 +85,7 @@ func (m *CtlMsg) Put(b []byte) {
 	le.PutUint32(b[16:], m.SndNxt)
 	le.PutUint32(b[20:], m.RcvNxt)
 	b[24] = m.Flags
+	le.PutUint16(b[26:], m.MTU)
 	le.PutUint32(b[28:], m.SndUna)
 }
 
@@ -91,6 +99,7 @@ func (m *CtlMsg) Get(b []byte) {
 	m.SndNxt = le.Uint32(b[16:])
 	m.RcvNxt = le.Uint32(b[20:])
 	m.Flags = b[24]
+	m.MTU = le.Uint16(b[26:])
 	m.SndUna = le.Uint32(b[28:])
 }
 
