@@ -6,6 +6,13 @@ const DupThresh = 3
 // ScoreboardCap is the number of disjoint SACKed ranges a Scoreboard keeps.
 const ScoreboardCap = 16
 
+// LostCap is the number of disjoint lost-marked ranges (MarkLost, fed by
+// RACK) a Scoreboard keeps. Marks may span SACKed data, so only unSACKed
+// data that is not lost separates two of them; when they do not fit, the
+// highest are forgotten (RACK.DetectLoss writes them again on its next
+// call).
+const LostCap = 8
+
 // SegKind says why Scoreboard.NextSeg chose a segment (the RFC 6675 NextSeg
 // rule) and tells OnTransmit how to account for it.
 type SegKind uint8
@@ -55,12 +62,27 @@ type AckInfo struct {
 	// Ignored: the ACK acknowledged data never sent (beyond HighData) and
 	// was ignored entirely.
 	Ignored bool
+	// DSACK: the ACK's first SACK block is a D-SACK (RFC 2883 section 4):
+	// it lies below the ACK's cumulative acknowledgment, or inside its
+	// second SACK block. It reports data the receiver got twice; it is
+	// never counted as SACK information (Sacked, DupAck).
+	DSACK bool
+	// DSACKBlock is that first block when DSACK is set.
+	DSACKBlock SACKBlock
+	// Spurious: with this ACK's D-SACK, every retransmission of the
+	// current recovery episode (since EnterRecovery or OnRTO) has been
+	// reported duplicate, so the episode was spurious (RFC 3708 section
+	// 3, the Linux-style "undo"): restore the cwnd and ssthresh saved
+	// before it. Reported once per episode; see RecoverySpurious.
+	Spurious bool
 }
 
 const (
 	sbRecovery  = 1 << iota // in RFC 6675 loss recovery
 	sbRescueSet             // rescueRxt is defined
 	sbRTOHold               // after an RTO: no new recovery until snd_una >= recoveryPoint
+	sbUndo                  // a recovery episode's undo accounting is active
+	sbUndone                // AckInfo.Spurious was reported for the episode
 )
 
 // Scoreboard is the sender's RFC 6675 SACK scoreboard and loss-recovery
@@ -103,7 +125,15 @@ type Scoreboard struct {
 	n             uint8
 	dupAcks       uint8
 	flags         uint8
+	nm            uint8 // lost marks in use
 	r             [ScoreboardCap]SACKBlock
+	marks         [LostCap]SACKBlock // lost-marked ranges, ascending, disjoint
+
+	// Undo accounting for the current recovery episode (RFC 3708).
+	undoMarker Seq    // snd_una when the episode started
+	undoEnd    Seq    // one past the highest octet retransmitted in it
+	undoRetx   uint32 // octets retransmitted in the episode
+	undoDSACK  uint32 // octets of those reported by D-SACKs
 }
 
 // Init resets the scoreboard for a connection whose snd_una (= snd_nxt) is
@@ -169,6 +199,18 @@ func (sb *Scoreboard) lostThresholdBytes() uint32 { return (DupThresh - 1) * sb.
 func (sb *Scoreboard) OnTransmit(seg Segment) {
 	end := seg.End()
 	retx := seg.Start.LessThan(sb.highData)
+	if retx {
+		rend := MinSeq(end, sb.highData)
+		if sb.nm > 0 {
+			sb.unmark(seg.Start, rend)
+		}
+		if sb.flags&sbUndo != 0 && sb.flags&(sbRecovery|sbRTOHold) != 0 {
+			if s := MaxSeq(seg.Start, sb.highACK); s.LessThan(rend) {
+				sb.undoRetx += uint32(rend - s)
+				sb.undoEnd = MaxSeq(sb.undoEnd, rend)
+			}
+		}
+	}
 	if end.GreaterThan(sb.highData) {
 		sb.highData = end
 	}
@@ -195,16 +237,38 @@ func (sb *Scoreboard) OnTransmit(seg Segment) {
 // reach beyond HighData, or lie entirely below snd_una (D-SACK) are
 // ignored; blocks straddling snd_una are trimmed. An ack below snd_una only
 // contributes its SACK blocks. An ack beyond HighData is ignored entirely.
+//
+// A D-SACK first block (RFC 2883) is reported in AckInfo.DSACK and counts
+// towards the undo of the current recovery episode (AckInfo.Spurious).
 func (sb *Scoreboard) OnAck(ack Seq, blocks []SACKBlock) AckInfo {
 	var info AckInfo
 	if ack.GreaterThan(sb.highData) {
 		info.Ignored = true
 		return info
 	}
+	if isDSACK(ack, blocks) {
+		b := blocks[0]
+		info.DSACK, info.DSACKBlock = true, b
+		if sb.flags&(sbUndo|sbUndone) == sbUndo && b.End.LessThanEq(sb.highData) {
+			// Only octets retransmitted in the episode can be its
+			// spurious retransmissions.
+			s, e := MaxSeq(b.Start, sb.undoMarker), MinSeq(b.End, sb.undoEnd)
+			if s.LessThan(e) {
+				sb.undoDSACK += uint32(e - s)
+			}
+			if sb.undoRetx > 0 && sb.undoDSACK >= sb.undoRetx {
+				info.Spurious = true
+				sb.flags |= sbUndone
+			}
+		}
+	}
 	if ack.GreaterThan(sb.highACK) {
 		info.Acked = uint32(ack - sb.highACK)
 		sb.highACK = ack
 		sb.dropBelow(ack)
+		if sb.nm > 0 {
+			sb.unmark(ack.Sub(1<<30), ack)
+		}
 		sb.dupAcks = 0 // "If the incoming ACK is a cumulative acknowledgment"
 		if sb.highRxt.LessThan(ack) {
 			sb.highRxt = ack
@@ -232,6 +296,203 @@ func (sb *Scoreboard) OnAck(ack Seq, blocks []SACKBlock) AckInfo {
 		}
 	}
 	return info
+}
+
+// isDSACK reports whether the first of an ACK's SACK blocks is a D-SACK
+// (RFC 2883 section 4): a valid block that the ACK's cumulative
+// acknowledgment covers, or that lies inside the second block. (Linux also
+// takes a first block that straddles the cumulative acknowledgment; no
+// RFC 2883 receiver sends one, and this scoreboard uses its part above
+// the acknowledgment as ordinary SACK information.)
+func isDSACK(ack Seq, blocks []SACKBlock) bool {
+	if len(blocks) == 0 {
+		return false
+	}
+	b := blocks[0]
+	if !b.Start.LessThan(b.End) {
+		return false
+	}
+	if b.End.LessThanEq(ack) {
+		return true
+	}
+	if len(blocks) > 1 {
+		c := blocks[1]
+		return c.Start.LessThan(c.End) && c.Start.LessThanEq(b.Start) && b.End.LessThanEq(c.End)
+	}
+	return false
+}
+
+// RecoverySpurious reports whether every retransmission of the current
+// recovery episode (started by EnterRecovery or OnRTO, and lasting until
+// the next one or ForgetUndo) has been reported duplicate by D-SACKs, i.e.
+// the episode's retransmissions, and so its congestion response, were
+// unnecessary (RFC 3708 section 3; the caller may restore the congestion
+// state it saved when the episode began, as Linux's DSACK undo does).
+// It is false when the episode retransmitted nothing.
+func (sb *Scoreboard) RecoverySpurious() bool {
+	return sb.flags&sbUndo != 0 && sb.undoRetx > 0 && sb.undoDSACK >= sb.undoRetx
+}
+
+// ForgetUndo ends the undo accounting of the current recovery episode (for
+// example once the caller has restored its congestion state, or decided
+// the episode is too old to undo). Later D-SACKs report nothing.
+func (sb *Scoreboard) ForgetUndo() { sb.flags &^= sbUndo | sbUndone }
+
+// startUndo begins the undo accounting of a new recovery episode.
+func (sb *Scoreboard) startUndo() {
+	sb.flags = sb.flags&^sbUndone | sbUndo
+	sb.undoMarker, sb.undoEnd = sb.highACK, sb.highACK
+	sb.undoRetx, sb.undoDSACK = 0, 0
+}
+
+// MarkLost records that the unSACKed octets of b are lost (for example by
+// RACK, RFC 8985): IsLost reports them, NextSeg offers them under rule 1
+// (even below HighRxt: a lost retransmission is sent again) and Pipe stops
+// counting them, until they are retransmitted (OnTransmit), acknowledged,
+// or ClearLost / OnRTO runs. Marks are kept merged; b may cover SACKed
+// octets. Octets outside [snd_una, HighData) are ignored. It reports
+// false when the mark did not fit (LostCap) and was dropped.
+func (sb *Scoreboard) MarkLost(b SACKBlock) bool {
+	if b.Start.LessThan(sb.highACK) {
+		b.Start = sb.highACK
+	}
+	if b.End.GreaterThan(sb.highData) {
+		b.End = sb.highData
+	}
+	if !b.Start.LessThan(b.End) {
+		return true
+	}
+	base := sb.highACK
+	s, e := uint32(b.Start-base), uint32(b.End-base)
+	n := int(sb.nm)
+	// Marks overlapping, touching, or separated from b only by SACKed
+	// data merge with it.
+	i := 0
+	for i < n && uint32(sb.marks[i].End-base) < s && !sb.sackedSpan(sb.marks[i].End, b.Start) {
+		i++
+	}
+	j := i
+	for j < n && (uint32(sb.marks[j].Start-base) <= e || sb.sackedSpan(b.End, sb.marks[j].Start)) {
+		j++
+	}
+	if j > i {
+		s = min(s, uint32(sb.marks[i].Start-base))
+		e = max(e, uint32(sb.marks[j-1].End-base))
+		sb.marks[i] = SACKBlock{base.Add(s), base.Add(e)}
+		if d := j - i - 1; d > 0 {
+			copy(sb.marks[i+1:n-d], sb.marks[j:n])
+			sb.nm -= uint8(d)
+		}
+		return true
+	}
+	if n == LostCap {
+		if i == n {
+			return false
+		}
+		n--
+	}
+	copy(sb.marks[i+1:n+1], sb.marks[i:n])
+	sb.marks[i] = b
+	sb.nm = uint8(n + 1)
+	return true
+}
+
+// ClearLost removes every lost mark.
+func (sb *Scoreboard) ClearLost() { sb.nm = 0 }
+
+// LostMarks returns the number of lost-marked ranges.
+func (sb *Scoreboard) LostMarks() int { return int(sb.nm) }
+
+// LostMark returns lost-marked range i in increasing sequence order. It
+// may include SACKed octets, which are not lost.
+func (sb *Scoreboard) LostMark(i int) SACKBlock { return sb.marks[:sb.nm][i] }
+
+// sackedSpan reports whether [a, b) (a <= b) lies inside one SACKed range.
+func (sb *Scoreboard) sackedSpan(a, b Seq) bool {
+	if a == b {
+		return true
+	}
+	for i := 0; i < int(sb.n); i++ {
+		r := sb.r[i]
+		if r.End.GreaterThanEq(b) {
+			return r.Start.LessThanEq(a) && a.LessThan(b)
+		}
+	}
+	return false
+}
+
+// unmark removes [s, e) from the lost marks.
+func (sb *Scoreboard) unmark(s, e Seq) {
+	if !s.LessThan(e) {
+		return
+	}
+	for i := 0; i < int(sb.nm); i++ {
+		m := sb.marks[i]
+		if m.End.LessThanEq(s) || e.LessThanEq(m.Start) {
+			continue
+		}
+		left, right := m.Start.LessThan(s), e.LessThan(m.End)
+		switch {
+		case left && right:
+			sb.marks[i].End = s
+			if sb.nm < LostCap {
+				copy(sb.marks[i+2:sb.nm+1], sb.marks[i+1:sb.nm])
+				sb.nm++
+			} else if i+1 < LostCap {
+				copy(sb.marks[i+2:], sb.marks[i+1:LostCap-1]) // forget the highest
+			} else {
+				return
+			}
+			sb.marks[i+1] = SACKBlock{e, m.End}
+			return
+		case left:
+			sb.marks[i].End = s
+		case right:
+			sb.marks[i].Start = e
+		default:
+			copy(sb.marks[i:sb.nm-1], sb.marks[i+1:sb.nm])
+			sb.nm--
+			i--
+		}
+	}
+}
+
+// marked reports whether seq lies in a lost mark.
+func (sb *Scoreboard) marked(seq Seq) bool {
+	for i := 0; i < int(sb.nm); i++ {
+		if seq.InRange(sb.marks[i].Start, sb.marks[i].End) {
+			return true
+		}
+	}
+	return false
+}
+
+// firstMarked returns the lowest lost-marked unSACKed segment (at most one
+// SMSS, not spanning SACKed data or a mark's end), ok false when none.
+func (sb *Scoreboard) firstMarked() (Segment, bool) {
+	n := int(sb.n)
+	for k := 0; k < int(sb.nm); k++ {
+		m := sb.marks[k]
+		x := MaxSeq(m.Start, sb.highACK)
+		hi := sb.highData
+		for i := 0; i < n; i++ {
+			r := sb.r[i]
+			if r.End.LessThanEq(x) {
+				continue
+			}
+			if r.Start.LessThanEq(x) {
+				x = r.End
+				continue
+			}
+			hi = r.Start
+			break
+		}
+		end := MinSeq(MinSeq(m.End, hi), sb.highData)
+		if x.LessThan(end) {
+			return Segment{Start: x, Len: min(sb.mss, uint32(end-x))}, true
+		}
+	}
+	return Segment{}, false
 }
 
 // dropBelow removes SACK information at or below the new snd_una.
@@ -299,9 +560,19 @@ func (sb *Scoreboard) insert(b SACKBlock) uint32 {
 // sequences" is taken to mean distinct SACKed ranges; the byte rule covers
 // segments SACKed contiguously.) Note RFC 6675's byte rule is "more than
 // (DupThresh-1)*SMSS bytes", i.e. at least DupThresh full segments.
+//
+// Octets marked by MarkLost (RACK) are lost too.
 func (sb *Scoreboard) IsLost(seq Seq) bool {
 	if !seq.InRange(sb.highACK, sb.highData) {
 		return false
+	}
+	if sb.nm > 0 && sb.marked(seq) {
+		for i := 0; i < int(sb.n); i++ {
+			if seq.InRange(sb.r[i].Start, sb.r[i].End) {
+				return false
+			}
+		}
+		return true
 	}
 	var blocks, bytes uint32
 	for i := int(sb.n) - 1; i >= 0; i-- {
@@ -329,6 +600,9 @@ func (sb *Scoreboard) holeLost(blocksAbove, bytesAbove uint32) bool {
 // that are not SACKed and either not lost (still in flight) or
 // retransmitted (below HighRxt; counted again if also not lost). It is the
 // in-flight estimate for loss recovery; outside recovery use snd_nxt-snd_una.
+// Lost-marked octets (MarkLost) count zero: their latest transmission is
+// lost, whether it was the original or a retransmission (RFC 8985 section
+// 6.3's in-flight rule).
 func (sb *Scoreboard) Pipe() uint32 {
 	n := int(sb.n)
 	var pipe, blocks, bytes uint32
@@ -348,11 +622,26 @@ func (sb *Scoreboard) Pipe() uint32 {
 			bytes += sb.r[i].Len()
 		}
 		if lo.LessThan(hi) {
-			if i == n || !sb.holeLost(blocks, bytes) {
+			lost := i < n && sb.holeLost(blocks, bytes)
+			if !lost {
 				pipe += uint32(hi - lo)
 			}
 			if lo.LessThan(rxt) { // retransmitted part of the hole
 				pipe += uint32(MinSeq(hi, rxt) - lo)
+			}
+			// Lost-marked octets are neither in flight nor a
+			// retransmission in flight: their last copy is lost.
+			for k := 0; k < int(sb.nm); k++ {
+				a, b := MaxSeq(lo, sb.marks[k].Start), MinSeq(hi, sb.marks[k].End)
+				if !a.LessThan(b) {
+					continue
+				}
+				if !lost {
+					pipe -= uint32(b - a)
+				}
+				if a.LessThan(rxt) {
+					pipe -= uint32(MinSeq(b, rxt) - a)
+				}
 			}
 		}
 		if i > 0 {
@@ -365,12 +654,18 @@ func (sb *Scoreboard) Pipe() uint32 {
 // ShouldEnterRecovery reports whether loss recovery should start now (RFC
 // 6675 section 5 steps 1 and 2): not already in recovery, not held off by a
 // previous RTO, data outstanding, and either DupAcks >= DupThresh or
-// IsLost(snd_una). Call it after an ACK with AckInfo.DupAck set.
+// IsLost(snd_una), or some unSACKed octet is lost-marked (RACK). Call it
+// after an ACK with AckInfo.DupAck set, and after RACK.DetectLoss marked
+// octets lost.
 func (sb *Scoreboard) ShouldEnterRecovery() bool {
 	if sb.flags&(sbRecovery|sbRTOHold) != 0 || sb.highACK == sb.highData {
 		return false
 	}
-	return sb.dupAcks >= DupThresh || sb.IsLost(sb.highACK)
+	if sb.dupAcks >= DupThresh || sb.IsLost(sb.highACK) {
+		return true
+	}
+	_, ok := sb.firstMarked()
+	return ok
 }
 
 // EnterRecovery starts loss recovery (RFC 6675 section 5 step 4):
@@ -378,10 +673,21 @@ func (sb *Scoreboard) ShouldEnterRecovery() bool {
 // first segment at snd_una. Send it and pass it to OnTransmit, which sets
 // HighRxt and RescueRxt (step 4.3). The caller adjusts its congestion
 // control state (step 4.2).
+//
+// It also starts the episode's undo accounting (RecoverySpurious). When
+// snd_una is not lost but RACK marked other octets lost, the fast
+// retransmission is the lowest lost-marked segment instead.
 func (sb *Scoreboard) EnterRecovery() Segment {
 	sb.flags = sb.flags&^(sbRescueSet|sbRTOHold) | sbRecovery
 	sb.recoveryPoint = sb.highData
 	sb.highRxt = sb.highACK
+	sb.startUndo()
+	if sb.nm > 0 && !sb.IsLost(sb.highACK) {
+		if seg, ok := sb.firstMarked(); ok {
+			seg.Kind = SegFastRetransmit
+			return seg
+		}
+	}
 	end := sb.highData
 	if sb.n > 0 && sb.r[0].Start.GreaterThan(sb.highACK) {
 		end = sb.r[0].Start
@@ -393,7 +699,8 @@ func (sb *Scoreboard) EnterRecovery() Segment {
 // NextSeg()), at most one SMSS long and never spanning SACKed data:
 //
 //  1. the lowest unSACKed range at or above HighRxt, below the highest SACKed
-//     octet, that IsLost (SegLost);
+//     octet, that IsLost, or the lowest lost-marked (MarkLost) unSACKed
+//     range anywhere above snd_una, whichever comes first (SegLost);
 //  2. else, if newData > 0 (unsent bytes the peer's window allows), new data
 //     at HighData (SegNew);
 //  3. else the lowest unSACKed range at or above HighRxt below the highest
@@ -414,6 +721,15 @@ func (sb *Scoreboard) NextSeg(newData uint32) Segment {
 	}
 	n := int(sb.n)
 	from := MaxSeq(sb.highRxt, sb.highACK)
+	// Rule 1 also covers lost-marked octets anywhere above snd_una; the
+	// lowest of those and of the RFC 6675 candidate goes first.
+	mark, marked := sb.firstMarked()
+	if marked {
+		mark.Kind = SegLost
+		if mark.Start.LessThanEq(from) {
+			return mark
+		}
+	}
 	var total uint32 // all SACKed bytes, to derive suffix sums going up
 	for i := 0; i < n; i++ {
 		total += sb.r[i].Len()
@@ -435,6 +751,9 @@ func (sb *Scoreboard) NextSeg(newData uint32) Segment {
 			continue
 		}
 		seg := Segment{Start: lo, Len: min(sb.mss, uint32(hi-lo))}
+		if marked && mark.Start.LessThan(seg.End()) {
+			return mark // at or below this hole's first octet (holes ascend)
+		}
 		if sb.holeLost(uint32(n-i), total-below) {
 			seg.Kind = SegLost
 			return seg
@@ -443,6 +762,9 @@ func (sb *Scoreboard) NextSeg(newData uint32) Segment {
 			seg.Kind = SegUnsacked
 			rule3 = seg
 		}
+	}
+	if marked {
+		return mark
 	}
 	if newData > 0 {
 		return Segment{Start: sb.highData, Len: min(sb.mss, newData), Kind: SegNew}
@@ -478,8 +800,12 @@ func (sb *Scoreboard) NextSeg(newData uint32) Segment {
 // is reset and HighRxt returns to snd_una. The caller retransmits from
 // snd_una (slow start / go-back-N), reporting each retransmission with
 // SegRetransmit.
+//
+// It also clears the lost marks and starts a new undo episode: if every
+// go-back-N retransmission is D-SACKed, the timeout was spurious.
 func (sb *Scoreboard) OnRTO() {
 	sb.n = 0
+	sb.nm = 0
 	sb.dupAcks = 0
 	sb.recoveryPoint = sb.highData
 	sb.highRxt = sb.highACK
@@ -487,6 +813,7 @@ func (sb *Scoreboard) OnRTO() {
 	if sb.highACK != sb.highData {
 		sb.flags |= sbRTOHold
 	}
+	sb.startUndo()
 }
 
 // EarlyRetransmit reports whether RFC 5827 early retransmit (the SACK

@@ -278,7 +278,7 @@ func TestScoreboardAckValidation(t *testing.T) {
 			ranges []uint32
 		}{
 			{"beyond HighData ignored", 10001, nil, AckInfo{Ignored: true}, []uint32{2000, 3000}},
-			{"D-SACK below snd_una ignored", 1000, []uint32{0, 500}, AckInfo{}, []uint32{2000, 3000}},
+			{"D-SACK below snd_una ignored", 1000, []uint32{0, 500}, AckInfo{DSACK: true, DSACKBlock: SACKBlock{base, base + 500}}, []uint32{2000, 3000}},
 			{"block beyond HighData ignored", 1000, []uint32{9000, 10001}, AckInfo{}, []uint32{2000, 3000}},
 			{"reversed block ignored", 1000, []uint32{5000, 4000}, AckInfo{}, []uint32{2000, 3000}},
 			{"empty block ignored", 1000, []uint32{5000, 5000}, AckInfo{}, []uint32{2000, 3000}},
