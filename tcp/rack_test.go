@@ -621,3 +621,194 @@ func FuzzRACK(f *testing.F) {
 		}
 	})
 }
+
+// rackModel is a per-segment RACK written straight from the RFC 8985
+// section 6.2 pseudocode (no D-SACKs, no timestamps), the reference for
+// TestRACKRandomModel.
+type rackModel struct {
+	ts                []uint32
+	retx, lost, sackd []bool
+	xmitTs, rtt       uint32
+	endSeq            int // segment end, in segments
+	valid             bool
+	fack              int
+	minRTT            uint32
+	haveMin           bool
+	reordering        bool
+}
+
+func TestRACKRandomModel(t *testing.T) {
+	const mss, N = 100, 20
+	r := newRand(5)
+	for iter := 0; iter < 2000; iter++ {
+		base := Seq(r.Uint32())
+		clock := r.Uint32()
+		var sb Scoreboard
+		var rk RACK
+		sb.Init(base, mss)
+		rk.Init(base)
+		m := &rackModel{ts: make([]uint32, N), retx: make([]bool, N), lost: make([]bool, N), sackd: make([]bool, N)}
+		now := uint32(0)
+		sent, una := 0, 0
+		seq := func(i int) Seq { return base.Add(uint32(i) * mss) }
+		for step := 0; step < 80; step++ {
+			switch r.Intn(6) {
+			case 0, 1: // new segment
+				if sent < N {
+					m.ts[sent] = now
+					rk.OnTransmit(&sb, Segment{Start: seq(sent), Len: mss, Kind: SegNew}, clock+now)
+					sent++
+				}
+			case 2: // retransmit an outstanding, unSACKed segment
+				if una < sent {
+					i := una + r.Intn(sent-una)
+					if !m.sackd[i] {
+						m.ts[i], m.retx[i], m.lost[i] = now, true, false
+						rk.OnTransmit(&sb, Segment{Start: seq(i), Len: mss, Kind: SegRetransmit}, clock+now)
+					}
+				}
+			case 3: // ACK
+				if una == sent {
+					continue
+				}
+				newUna := una + r.Intn(min(3, sent-una+1))
+				var bs [3]SACKBlock
+				nb := r.Intn(4)
+				var newly []int
+				for i := una; i < newUna; i++ {
+					if !m.sackd[i] {
+						newly = append(newly, i)
+					}
+					m.sackd[i] = true
+				}
+				for k := 0; k < nb; k++ {
+					s := newUna + r.Intn(sent-newUna+1)
+					e := min(sent, s+1+r.Intn(3))
+					if s >= e {
+						nb = k
+						break
+					}
+					bs[k] = SACKBlock{seq(s), seq(e)}
+					for i := s; i < e; i++ {
+						if !m.sackd[i] {
+							newly = append(newly, i)
+						}
+						m.sackd[i] = true
+					}
+				}
+				// Step 1-2.
+				found, bi := false, 0
+				for _, i := range newly {
+					if m.retx[i] && m.haveMin && now-m.ts[i] < m.minRTT {
+						continue
+					}
+					if !found || sentAfter(m.ts[i], seq(i+1), m.ts[bi], seq(bi+1)) {
+						found, bi = true, i
+					}
+				}
+				// Step 3, in ascending end order.
+				fack := m.fack
+				for i := una; i < sent; i++ {
+					for _, j := range newly {
+						if j != i {
+							continue
+						}
+						if i+1 > fack {
+							fack = i + 1
+						} else if i+1 < fack && !m.retx[i] {
+							m.reordering = true
+						}
+					}
+				}
+				m.fack = max(fack, newUna)
+				if found {
+					rtt := now - m.ts[bi]
+					if !m.haveMin || rtt < m.minRTT {
+						m.minRTT, m.haveMin = rtt, true
+					}
+					m.rtt = rtt
+					if !m.valid || sentAfter(m.ts[bi], seq(bi+1), m.xmitTs, seq(m.endSeq)) {
+						m.xmitTs, m.endSeq, m.valid = m.ts[bi], bi+1, true
+					}
+				}
+				una = newUna
+				if una == sent {
+					m.valid = false
+				}
+				blocks := bs[:nb]
+				for isDSACK(seq(una), blocks) {
+					blocks = blocks[1:] // inside the second block: same union, no D-SACK
+				}
+				rk.OnAck(&sb, clock+now, seq(una), blocks, TSEcho{})
+				xt, es, rtt, ok := rk.XmitTs()
+				if ok != m.valid || ok && (xt != clock+m.xmitTs || es != seq(m.endSeq) || rtt != m.rtt) || rk.ReorderingSeen() != m.reordering {
+					t.Fatalf("iter %d step %d: RACK %d %d %d %v reo %v, model %d %d %d %v reo %v", iter, step,
+						xt-clock, uint32(es-base)/mss, rtt, ok, rk.ReorderingSeen(), m.xmitTs, m.endSeq, m.rtt, m.valid, m.reordering)
+				}
+			case 4: // detect loss
+				srtt := uint32(r.Intn(400))
+				var timeout uint32
+				if m.valid {
+					// reo_wnd (step 4, no D-SACK: mult 1).
+					var reo uint32
+					nsacked := 0
+					for i := una; i < sent; i++ {
+						if m.sackd[i] {
+							nsacked++
+						}
+					}
+					if m.reordering || !sb.InRecovery() && nsacked < DupThresh {
+						reo = srtt
+						if m.haveMin {
+							reo = min(m.minRTT/4, srtt)
+						}
+					}
+					for i := una; i < sent; i++ {
+						if m.sackd[i] || m.lost[i] || !sentAfter(m.xmitTs, seq(m.endSeq), m.ts[i], seq(i+1)) {
+							continue
+						}
+						if rem := int32(m.ts[i] + m.rtt + reo - now); rem <= 0 {
+							m.lost[i] = true
+						} else {
+							timeout = max(timeout, uint32(rem))
+						}
+					}
+				}
+				_, tmo := rk.DetectLoss(&sb, clock+now, srtt)
+				if tmo != timeout {
+					t.Fatalf("iter %d step %d: timeout %d, model %d\n%s\nmodel ts %v retx %v lost %v sacked %v una %d sent %d xmit %d end %d rtt %d clock %d now %d minrtt %d/%v impl %v reo %d srtt %d rec %v", iter, step, tmo, timeout, rk.dump(base), m.ts, m.retx, m.lost, m.sackd, una, sent, m.xmitTs, m.endSeq, m.rtt, clock, now, m.minRTT, m.haveMin, rk.minRTT, rk.ReoWnd(&sb, srtt), srtt, sb.InRecovery())
+				}
+				for i := una; i < sent; i++ {
+					if m.sackd[i] {
+						continue
+					}
+					marked := false
+					for k := 0; k < sb.LostMarks(); k++ {
+						mk := sb.LostMark(k)
+						marked = marked || seq(i).InRange(mk.Start, mk.End)
+					}
+					if marked != m.lost[i] {
+						t.Fatalf("iter %d step %d: segment %d marked %v, model lost %v", iter, step, i, marked, m.lost[i])
+					}
+				}
+				if sb.ShouldEnterRecovery() && r.Intn(2) == 0 {
+					sb.EnterRecovery() // changes reo_wnd; nothing sent
+				}
+			case 5:
+				now += uint32(r.Intn(300))
+			}
+			if err := rackInvariants(&rk, &sb); err != nil {
+				t.Fatalf("iter %d step %d: %v", iter, step, err)
+			}
+		}
+	}
+}
+
+// dump formats the records as [start,end)@ts/flags with offsets from base.
+func (r *RACK) dump(base Seq) string {
+	s := ""
+	for k := 0; k < int(r.n); k++ {
+		s += fmt.Sprintf("[%d,%d)@%d/%d ", uint32(r.start[k]-base), uint32(r.recEnd(k)-base), r.ts[k], r.fl[k])
+	}
+	return s
+}
