@@ -30,8 +30,9 @@ const (
 )
 
 const (
-	recRetx = 1 << iota // the record's octets were last sent as a retransmission
-	recLost             // RACK marked them lost (RFC 8985: xmit_ts = INFINITE_TS)
+	recRetx    = 1 << iota // the record's octets were last sent as a retransmission
+	recLost                // RACK marked them lost (RFC 8985: xmit_ts = INFINITE_TS)
+	recWasLost             // retransmitted after being marked lost
 )
 
 const (
@@ -98,7 +99,8 @@ func (f *minRTTFilter) update(now, v uint32) {
 //	// timeout > 0: arm the reordering timer to call DetectLoss again
 //	// in timeout µs (RFC 8985 section 6.3); 0: no timer needed.
 //
-// and rack.OnRTO(&sb) instead of sb.OnRTO(). It does not allocate.
+// and rack.OnRTO(&sb) and rack.RetransmissionsLost(&sb) instead of the
+// Scoreboard's. It does not allocate.
 type RACK struct {
 	start [RACKCap]Seq
 	ts    [RACKCap]uint32
@@ -170,8 +172,25 @@ func (r *RACK) OnTransmit(sb *Scoreboard, seg Segment, now uint32) {
 		return
 	}
 	if s.LessThan(oldHigh) {
+		// Retransmitted octets, record by record so that the ones
+		// repairing a RACK loss stay apart (Pipe counts them once).
 		re := MinSeq(e, oldHigh)
-		r.write(s, re, now, recRetx)
+		for x := s; x.LessThan(re); {
+			fl, y := uint8(recRetx), re
+			switch {
+			case r.n == 0 || !x.LessThan(r.end):
+			case x.LessThan(r.start[0]):
+				y = MinSeq(re, r.start[0])
+			default:
+				k := r.find(x)
+				y = MinSeq(re, r.recEnd(k))
+				if r.fl[k]&recLost != 0 {
+					fl |= recWasLost
+				}
+			}
+			r.write(x, y, now, fl)
+			x = y
+		}
 		s = re
 	}
 	if s.LessThan(e) {
@@ -333,7 +352,7 @@ func (r *RACK) mergeOne() bool {
 	if int32(r.ts[k]-r.ts[k-1]) > 0 {
 		r.ts[k-1] = r.ts[k]
 	}
-	r.fl[k-1] = (r.fl[k-1]|r.fl[k])&recRetx | r.fl[k-1]&r.fl[k]&lostKeep
+	r.fl[k-1] = (r.fl[k-1]|r.fl[k])&recRetx | r.fl[k-1]&r.fl[k]&(lostKeep|recWasLost)
 	r.remove(k)
 	return true
 }
@@ -578,14 +597,38 @@ func (r *RACK) DetectLoss(sb *Scoreboard, now, srtt uint32) (lost, timeout uint3
 	return lost, timeout
 }
 
-// syncMarks rewrites sb's lost marks from the lost records.
+// syncMarks rewrites sb's lost marks from the records.
 func (r *RACK) syncMarks(sb *Scoreboard) {
 	sb.ClearLost()
 	for k := 0; k < int(r.n); k++ {
-		if r.fl[k]&recLost != 0 {
-			sb.MarkLost(SACKBlock{r.start[k], r.recEnd(k)})
+		b := SACKBlock{MaxSeq(r.start[k], sb.highACK), MinSeq(r.recEnd(k), sb.highData)}
+		if !b.Start.LessThan(b.End) {
+			continue
+		}
+		switch {
+		case r.fl[k]&recLost != 0:
+			sb.lost.add(sb, b)
+		case r.fl[k]&recWasLost != 0:
+			sb.fixed.add(sb, b)
 		}
 	}
+}
+
+// RetransmissionsLost is Scoreboard.RetransmissionsLost for a RACK flow
+// (the probe timeout fired in recovery): every retransmission is presumed
+// lost, so RACK marks the unacknowledged retransmitted octets lost and
+// NextSeg offers them again.
+func (r *RACK) RetransmissionsLost(sb *Scoreboard) {
+	if !sb.InRecovery() {
+		return
+	}
+	sb.RetransmissionsLost()
+	for k := 0; k < int(r.n); k++ {
+		if r.fl[k]&recRetx != 0 {
+			r.fl[k] = r.fl[k]&^recWasLost | recLost
+		}
+	}
+	r.syncMarks(sb)
 }
 
 // OnRTO handles a retransmission timeout: sb.OnRTO (which discards the
@@ -595,7 +638,7 @@ func (r *RACK) syncMarks(sb *Scoreboard) {
 func (r *RACK) OnRTO(sb *Scoreboard) {
 	sb.OnRTO()
 	for k := 0; k < int(r.n); k++ {
-		r.fl[k] &^= recLost
+		r.fl[k] &^= recLost | recWasLost
 	}
 }
 

@@ -183,11 +183,9 @@ func TestRACKReorderingWindow(t *testing.T) {
 				t.Fatalf("fast retransmit %+v", fr)
 			}
 			e.xmit(fr)
-			// Once retransmitted the octets fall back to RFC 6675
-			// accounting: the hole is not IsLost (one SACKed segment
-			// above it), so its original and its retransmission both
-			// count, as for a rule-3 retransmission.
-			if e.marks() != "[]" || e.sb.Pipe() != 4000 {
+			// The retransmission counts once (its original is lost),
+			// although the hole is not RFC 6675 IsLost.
+			if e.marks() != "[]" || e.sb.Pipe() != 3000 {
 				t.Fatalf("after retransmission: marks %s pipe %d", e.marks(), e.sb.Pipe())
 			}
 			e.check()
@@ -301,8 +299,22 @@ func TestRACKLostRetransmission(t *testing.T) {
 		if p := e.sb.Pipe(); p != 0 {
 			t.Fatalf("pipe %d, want 0", p)
 		}
-		if seg := e.sb.NextSeg(1000); seg != (Segment{e.seq(1000), 1000, SegLost}) {
+		seg := e.sb.NextSeg(1000)
+		if seg != (Segment{e.seq(1000), 1000, SegLost}) {
 			t.Fatalf("NextSeg %+v", seg)
+		}
+		e.xmit(seg)
+		if p := e.sb.Pipe(); p != 1000 || e.marks() != "[]" {
+			t.Fatalf("after the second retransmission: pipe %d marks %s", p, e.marks())
+		}
+		e.detect(1000)
+		if p := e.sb.Pipe(); p != 1000 || e.marks() != "[]" {
+			t.Fatalf("after DetectLoss: pipe %d marks %s", p, e.marks())
+		}
+		// The probe timeout presumes the retransmission lost too.
+		e.r.RetransmissionsLost(&e.sb)
+		if p := e.sb.Pipe(); p != 0 || e.marks() != "[1000 2000]" || e.sb.NextSeg(0).Kind != SegLost {
+			t.Fatalf("after RetransmissionsLost: pipe %d marks %s", p, e.marks())
 		}
 		e.check()
 	}
@@ -609,7 +621,9 @@ func FuzzRACK(f *testing.F) {
 					r.OnRTO(&sb)
 				}
 			case 6:
-				if sb.InRecovery() {
+				if next()%2 == 0 {
+					r.RetransmissionsLost(&sb)
+				} else {
 					sb.RetransmissionsLost()
 				}
 			case 7:

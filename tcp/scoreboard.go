@@ -125,9 +125,9 @@ type Scoreboard struct {
 	n             uint8
 	dupAcks       uint8
 	flags         uint8
-	nm            uint8 // lost marks in use
 	r             [ScoreboardCap]SACKBlock
-	marks         [LostCap]SACKBlock // lost-marked ranges, ascending, disjoint
+	lost          markSet // lost-marked ranges (MarkLost)
+	fixed         markSet // lost-marked ranges since retransmitted, disjoint from lost
 
 	// Undo accounting for the current recovery episode (RFC 3708).
 	undoMarker Seq    // snd_una when the episode started
@@ -201,8 +201,15 @@ func (sb *Scoreboard) OnTransmit(seg Segment) {
 	retx := seg.Start.LessThan(sb.highData)
 	if retx {
 		rend := MinSeq(end, sb.highData)
-		if sb.nm > 0 {
-			sb.unmark(seg.Start, rend)
+		if sb.lost.n > 0 {
+			// The lost-marked octets sent again: one copy in flight.
+			for k := 0; k < int(sb.lost.n); k++ {
+				a, b := MaxSeq(seg.Start, sb.lost.r[k].Start), MinSeq(rend, sb.lost.r[k].End)
+				if a.LessThan(b) {
+					sb.fixed.add(sb, SACKBlock{a, b})
+				}
+			}
+			sb.lost.remove(seg.Start, rend)
 		}
 		if sb.flags&sbUndo != 0 && sb.flags&(sbRecovery|sbRTOHold) != 0 {
 			if s := MaxSeq(seg.Start, sb.highACK); s.LessThan(rend) {
@@ -266,9 +273,8 @@ func (sb *Scoreboard) OnAck(ack Seq, blocks []SACKBlock) AckInfo {
 		info.Acked = uint32(ack - sb.highACK)
 		sb.highACK = ack
 		sb.dropBelow(ack)
-		if sb.nm > 0 {
-			sb.unmark(ack.Sub(1<<30), ack)
-		}
+		sb.lost.trim(ack)
+		sb.fixed.trim(ack)
 		sb.dupAcks = 0 // "If the incoming ACK is a cumulative acknowledgment"
 		if sb.highRxt.LessThan(ack) {
 			sb.highRxt = ack
@@ -362,50 +368,20 @@ func (sb *Scoreboard) MarkLost(b SACKBlock) bool {
 	if !b.Start.LessThan(b.End) {
 		return true
 	}
-	base := sb.highACK
-	s, e := uint32(b.Start-base), uint32(b.End-base)
-	n := int(sb.nm)
-	// Marks overlapping, touching, or separated from b only by SACKed
-	// data merge with it.
-	i := 0
-	for i < n && uint32(sb.marks[i].End-base) < s && !sb.sackedSpan(sb.marks[i].End, b.Start) {
-		i++
-	}
-	j := i
-	for j < n && (uint32(sb.marks[j].Start-base) <= e || sb.sackedSpan(b.End, sb.marks[j].Start)) {
-		j++
-	}
-	if j > i {
-		s = min(s, uint32(sb.marks[i].Start-base))
-		e = max(e, uint32(sb.marks[j-1].End-base))
-		sb.marks[i] = SACKBlock{base.Add(s), base.Add(e)}
-		if d := j - i - 1; d > 0 {
-			copy(sb.marks[i+1:n-d], sb.marks[j:n])
-			sb.nm -= uint8(d)
-		}
-		return true
-	}
-	if n == LostCap {
-		if i == n {
-			return false
-		}
-		n--
-	}
-	copy(sb.marks[i+1:n+1], sb.marks[i:n])
-	sb.marks[i] = b
-	sb.nm = uint8(n + 1)
-	return true
+	sb.fixed.remove(b.Start, b.End)
+	return sb.lost.add(sb, b)
 }
 
-// ClearLost removes every lost mark.
-func (sb *Scoreboard) ClearLost() { sb.nm = 0 }
+// ClearLost removes every lost mark (and the record of which
+// retransmissions repair lost-marked octets).
+func (sb *Scoreboard) ClearLost() { sb.lost.n, sb.fixed.n = 0, 0 }
 
 // LostMarks returns the number of lost-marked ranges.
-func (sb *Scoreboard) LostMarks() int { return int(sb.nm) }
+func (sb *Scoreboard) LostMarks() int { return int(sb.lost.n) }
 
 // LostMark returns lost-marked range i in increasing sequence order. It
 // may include SACKed octets, which are not lost.
-func (sb *Scoreboard) LostMark(i int) SACKBlock { return sb.marks[:sb.nm][i] }
+func (sb *Scoreboard) LostMark(i int) SACKBlock { return sb.lost.r[:sb.lost.n][i] }
 
 // sackedSpan reports whether [a, b) (a <= b) lies inside one SACKed range.
 func (sb *Scoreboard) sackedSpan(a, b Seq) bool {
@@ -421,58 +397,146 @@ func (sb *Scoreboard) sackedSpan(a, b Seq) bool {
 	return false
 }
 
-// unmark removes [s, e) from the lost marks.
-func (sb *Scoreboard) unmark(s, e Seq) {
+// markSet is a set of at most LostCap disjoint, ascending ranges above
+// snd_una.
+type markSet struct {
+	n uint8
+	r [LostCap]SACKBlock
+}
+
+// add merges b (inside [snd_una, HighData)) into the set; ranges
+// overlapping, touching, or separated from b only by SACKed data merge
+// with it. When full, the highest range is forgotten; false if that is b.
+func (m *markSet) add(sb *Scoreboard, b SACKBlock) bool {
+	base := sb.highACK
+	s, e := uint32(b.Start-base), uint32(b.End-base)
+	n := int(m.n)
+	i := 0
+	for i < n && uint32(m.r[i].End-base) < s && !sb.sackedSpan(m.r[i].End, b.Start) {
+		i++
+	}
+	j := i
+	for j < n && (uint32(m.r[j].Start-base) <= e || sb.sackedSpan(b.End, m.r[j].Start)) {
+		j++
+	}
+	if j > i {
+		s = min(s, uint32(m.r[i].Start-base))
+		e = max(e, uint32(m.r[j-1].End-base))
+		m.r[i] = SACKBlock{base.Add(s), base.Add(e)}
+		if d := j - i - 1; d > 0 {
+			copy(m.r[i+1:n-d], m.r[j:n])
+			m.n -= uint8(d)
+		}
+		return true
+	}
+	if n == LostCap {
+		if i == n {
+			return false
+		}
+		n--
+	}
+	copy(m.r[i+1:n+1], m.r[i:n])
+	m.r[i] = b
+	m.n = uint8(n + 1)
+	return true
+}
+
+// remove removes [s, e) from the set.
+func (m *markSet) remove(s, e Seq) {
 	if !s.LessThan(e) {
 		return
 	}
-	for i := 0; i < int(sb.nm); i++ {
-		m := sb.marks[i]
-		if m.End.LessThanEq(s) || e.LessThanEq(m.Start) {
+	for i := 0; i < int(m.n); i++ {
+		r := m.r[i]
+		if r.End.LessThanEq(s) || e.LessThanEq(r.Start) {
 			continue
 		}
-		left, right := m.Start.LessThan(s), e.LessThan(m.End)
+		left, right := r.Start.LessThan(s), e.LessThan(r.End)
 		switch {
 		case left && right:
-			sb.marks[i].End = s
-			if sb.nm < LostCap {
-				copy(sb.marks[i+2:sb.nm+1], sb.marks[i+1:sb.nm])
-				sb.nm++
+			m.r[i].End = s
+			if m.n < LostCap {
+				copy(m.r[i+2:m.n+1], m.r[i+1:m.n])
+				m.n++
 			} else if i+1 < LostCap {
-				copy(sb.marks[i+2:], sb.marks[i+1:LostCap-1]) // forget the highest
+				copy(m.r[i+2:], m.r[i+1:LostCap-1]) // forget the highest
 			} else {
 				return
 			}
-			sb.marks[i+1] = SACKBlock{e, m.End}
+			m.r[i+1] = SACKBlock{e, r.End}
 			return
 		case left:
-			sb.marks[i].End = s
+			m.r[i].End = s
 		case right:
-			sb.marks[i].Start = e
+			m.r[i].Start = e
 		default:
-			copy(sb.marks[i:sb.nm-1], sb.marks[i+1:sb.nm])
-			sb.nm--
+			copy(m.r[i:m.n-1], m.r[i+1:m.n])
+			m.n--
 			i--
 		}
 	}
 }
 
-// marked reports whether seq lies in a lost mark.
-func (sb *Scoreboard) marked(seq Seq) bool {
-	for i := 0; i < int(sb.nm); i++ {
-		if seq.InRange(sb.marks[i].Start, sb.marks[i].End) {
+// trim drops everything below una.
+func (m *markSet) trim(una Seq) {
+	k := 0
+	for k < int(m.n) && m.r[k].End.LessThanEq(una) {
+		k++
+	}
+	if k > 0 {
+		copy(m.r[:int(m.n)-k], m.r[k:m.n])
+		m.n -= uint8(k)
+	}
+	if m.n > 0 && m.r[0].Start.LessThan(una) {
+		m.r[0].Start = una
+	}
+}
+
+// contains reports whether seq lies in the set.
+func (m *markSet) contains(seq Seq) bool {
+	for i := 0; i < int(m.n); i++ {
+		if seq.InRange(m.r[i].Start, m.r[i].End) {
 			return true
 		}
 	}
 	return false
 }
 
+// adjustPipe corrects the RFC 6675 count of the hole [lo, hi) (whose
+// octets IsLost-by-RFC-6675 when lost, retransmitted below rxt) for the
+// marks: lost-marked octets count zero, octets whose lost-marked copy was
+// retransmitted (fixed) count one, the retransmission.
+func (sb *Scoreboard) adjustPipe(pipe uint32, lo, hi, rxt Seq, lost bool) uint32 {
+	for pass := 0; pass < 2; pass++ {
+		m := &sb.lost
+		if pass == 1 {
+			m = &sb.fixed
+		}
+		for k := 0; k < int(m.n); k++ {
+			a, b := MaxSeq(lo, m.r[k].Start), MinSeq(hi, m.r[k].End)
+			if !a.LessThan(b) {
+				continue
+			}
+			if !lost {
+				pipe -= uint32(b - a)
+			}
+			if a.LessThan(rxt) {
+				pipe -= uint32(MinSeq(b, rxt) - a)
+			}
+			if pass == 1 {
+				pipe += uint32(b - a)
+			}
+		}
+	}
+	return pipe
+}
+
 // firstMarked returns the lowest lost-marked unSACKed segment (at most one
 // SMSS, not spanning SACKed data or a mark's end), ok false when none.
 func (sb *Scoreboard) firstMarked() (Segment, bool) {
 	n := int(sb.n)
-	for k := 0; k < int(sb.nm); k++ {
-		m := sb.marks[k]
+	for k := 0; k < int(sb.lost.n); k++ {
+		m := sb.lost.r[k]
 		x := MaxSeq(m.Start, sb.highACK)
 		hi := sb.highData
 		for i := 0; i < n; i++ {
@@ -566,7 +630,7 @@ func (sb *Scoreboard) IsLost(seq Seq) bool {
 	if !seq.InRange(sb.highACK, sb.highData) {
 		return false
 	}
-	if sb.nm > 0 && sb.marked(seq) {
+	if sb.lost.n > 0 && sb.lost.contains(seq) {
 		for i := 0; i < int(sb.n); i++ {
 			if seq.InRange(sb.r[i].Start, sb.r[i].End) {
 				return false
@@ -601,8 +665,10 @@ func (sb *Scoreboard) holeLost(blocksAbove, bytesAbove uint32) bool {
 // retransmitted (below HighRxt; counted again if also not lost). It is the
 // in-flight estimate for loss recovery; outside recovery use snd_nxt-snd_una.
 // Lost-marked octets (MarkLost) count zero: their latest transmission is
-// lost, whether it was the original or a retransmission (RFC 8985 section
-// 6.3's in-flight rule).
+// lost, whether it was the original or a retransmission; once such octets
+// are retransmitted they count one, the retransmission (RFC 8985's
+// in-flight rule, where RFC 6675 would count the original too unless
+// IsLost).
 func (sb *Scoreboard) Pipe() uint32 {
 	n := int(sb.n)
 	var pipe, blocks, bytes uint32
@@ -629,19 +695,8 @@ func (sb *Scoreboard) Pipe() uint32 {
 			if lo.LessThan(rxt) { // retransmitted part of the hole
 				pipe += uint32(MinSeq(hi, rxt) - lo)
 			}
-			// Lost-marked octets are neither in flight nor a
-			// retransmission in flight: their last copy is lost.
-			for k := 0; k < int(sb.nm); k++ {
-				a, b := MaxSeq(lo, sb.marks[k].Start), MinSeq(hi, sb.marks[k].End)
-				if !a.LessThan(b) {
-					continue
-				}
-				if !lost {
-					pipe -= uint32(b - a)
-				}
-				if a.LessThan(rxt) {
-					pipe -= uint32(MinSeq(b, rxt) - a)
-				}
+			if sb.lost.n|sb.fixed.n != 0 {
+				pipe = sb.adjustPipe(pipe, lo, hi, rxt, lost)
 			}
 		}
 		if i > 0 {
@@ -682,7 +737,7 @@ func (sb *Scoreboard) EnterRecovery() Segment {
 	sb.recoveryPoint = sb.highData
 	sb.highRxt = sb.highACK
 	sb.startUndo()
-	if sb.nm > 0 && !sb.IsLost(sb.highACK) {
+	if sb.lost.n > 0 && !sb.IsLost(sb.highACK) {
 		if seg, ok := sb.firstMarked(); ok {
 			seg.Kind = SegFastRetransmit
 			return seg
@@ -805,7 +860,7 @@ func (sb *Scoreboard) NextSeg(newData uint32) Segment {
 // go-back-N retransmission is D-SACKed, the timeout was spurious.
 func (sb *Scoreboard) OnRTO() {
 	sb.n = 0
-	sb.nm = 0
+	sb.ClearLost()
 	sb.dupAcks = 0
 	sb.recoveryPoint = sb.highData
 	sb.highRxt = sb.highACK
@@ -842,5 +897,6 @@ func (sb *Scoreboard) EarlyRetransmit() bool {
 func (sb *Scoreboard) RetransmissionsLost() {
 	if sb.flags&sbRecovery != 0 {
 		sb.highRxt = sb.highACK
+		sb.fixed.n = 0
 	}
 }
