@@ -1,7 +1,9 @@
 // Package tcp holds the allocation-free building blocks that the fast path
 // and the slow path share: sequence-number arithmetic (Seq), the receiver's
 // out-of-order interval set (OOO), the sender's RFC 6675 SACK scoreboard
-// (Scoreboard), the RFC 6298 retransmission-timer estimator (RTOEstimator),
+// (Scoreboard, with RFC 2883 D-SACK detection and RFC 3708 undo of
+// spurious recoveries), RFC 8985 RACK time-based loss detection on top of
+// it (RACK), the RFC 6298 retransmission-timer estimator (RTOEstimator),
 // a single-level timing wheel for per-flow pacing (Wheel) with an exact
 // rate helper (Pacer), and RFC 7323 window-scaling helpers (RcvWindow).
 //

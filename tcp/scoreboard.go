@@ -110,6 +110,11 @@ const (
 // HighData, HighRxt, RescueRxt and RecoveryPoint are stored as exclusive
 // ends (one past the RFC's inclusive "highest octet").
 //
+// Beyond RFC 6675 the scoreboard takes loss marks from RACK (MarkLost,
+// see RACK), reports D-SACKs (AckInfo.DSACK) and counts, per recovery
+// episode, retransmitted octets against D-SACKed ones to tell a spurious
+// recovery (AckInfo.Spurious, RecoverySpurious).
+//
 // Capacity: when an ACK reports a new range disjoint from ScoreboardCap
 // recorded ones, the scoreboard keeps the ScoreboardCap lowest ranges and
 // forgets the highest. Forgetting SACK information is always safe (the
