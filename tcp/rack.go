@@ -409,8 +409,8 @@ func (r *RACK) OnAck(sb *Scoreboard, now uint32, ack Seq, blocks []SACKBlock, ts
 	)
 	for k := 0; k < int(r.n); k++ {
 		rs, re := r.start[k], r.recEnd(k)
-		any, lo, hi := r.newly(sb, rs, re, oldUna, ack, blocks[skip:])
-		if !any {
+		has, lo, hi := r.newly(sb, rs, re, oldUna, ack, blocks[skip:])
+		if !has {
 			continue
 		}
 		retx := r.fl[k]&recRetx != 0
@@ -480,7 +480,7 @@ func (r *RACK) OnAck(sb *Scoreboard, now uint32, ack Seq, blocks []SACKBlock, ts
 // newly reports whether record [rs, re) has octets this ACK delivers for
 // the first time (in [oldUna, ack) or a SACK block, and not yet SACKed in
 // sb), and the lowest and highest ends of such runs.
-func (r *RACK) newly(sb *Scoreboard, rs, re, oldUna, ack Seq, blocks []SACKBlock) (any bool, lo, hi Seq) {
+func (r *RACK) newly(sb *Scoreboard, rs, re, oldUna, ack Seq, blocks []SACKBlock) (has bool, lo, hi Seq) {
 	for d := -1; d < len(blocks); d++ {
 		var ds, de Seq
 		if d < 0 {
@@ -506,19 +506,19 @@ func (r *RACK) newly(sb *Scoreboard, rs, re, oldUna, ack Seq, blocks []SACKBlock
 				break
 			}
 			if x.LessThan(sr.Start) {
-				lo, hi, any = runEnds(any, lo, hi, sr.Start)
+				lo, hi, has = runEnds(has, lo, hi, sr.Start)
 			}
 			x = MaxSeq(x, sr.End)
 		}
 		if x.LessThan(b) {
-			lo, hi, any = runEnds(any, lo, hi, b)
+			lo, hi, has = runEnds(has, lo, hi, b)
 		}
 	}
-	return any, lo, hi
+	return has, lo, hi
 }
 
-func runEnds(any bool, lo, hi, end Seq) (Seq, Seq, bool) {
-	if !any {
+func runEnds(has bool, lo, hi, end Seq) (Seq, Seq, bool) {
+	if !has {
 		return end, end, true
 	}
 	return MinSeq(lo, end), MaxSeq(hi, end), true
