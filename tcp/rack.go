@@ -5,8 +5,10 @@ package tcp
 // segments sent in the same microsecond shares one record); the records
 // cover [snd_una, HighData) contiguously. When a transmission needs more,
 // the two neighbouring records whose times are closest are merged and keep
-// the later time, which only delays loss detection for the earlier octets
-// (their loss is then found later by RACK, or by RFC 6675 or the RTO).
+// the later time. That delays loss detection for the earlier octets (their
+// loss is then found later by RACK, or by RFC 6675 or the RTO); when such
+// an octet is delivered, RACK.xmit_ts may come out later, and RACK.rtt
+// shorter, than exact by at most the merged gap, the closest pair's.
 const RACKCap = 32
 
 // RFC 8985 constants.
