@@ -143,7 +143,7 @@ func (sp *slow) handshakeTimeout(x *conn, now uint64) {
 // synOptions fills the options of our SYN or SYN-ACK.
 func (sp *slow) synOptions(x *conn, o *wire.TCPOptions, synAck bool, peerTS uint32) {
 	cfg := &sp.s.cfg
-	*o = wire.TCPOptions{Present: wire.OptMSS, MSS: uint16(sp.s.port.Info().MTU - 40)}
+	*o = wire.TCPOptions{Present: wire.OptMSS, MSS: sp.mss}
 	if !cfg.NoSACK && (!synAck || x.sack) {
 		o.Present |= wire.OptSACKPermitted
 	}
@@ -329,9 +329,9 @@ func (sp *slow) handshakeRTT(x *conn, o *wire.TCPOptions) uint32 {
 // negotiate records the options both sides agreed on from the peer's SYN
 // or SYN-ACK.
 func (x *conn) negotiate(o *wire.TCPOptions, cfg *Config) {
-	x.peerMSS = 536
-	if o.Has(wire.OptMSS) && o.MSS > 0 {
-		x.peerMSS = o.MSS
+	x.peerMSS = defaultMSS
+	if o.Has(wire.OptMSS) && o.MSS > 0 { // Linux too ignores an MSS of 0
+		x.peerMSS = max(o.MSS, tcpMinMSS)
 	}
 	x.sack = !cfg.NoSACK && o.Has(wire.OptSACKPermitted)
 	x.ts = !cfg.NoTimestamps && o.Has(wire.OptTimestamps)
@@ -351,16 +351,23 @@ func (sp *slow) openedMsg(x *conn, typ uint8) appif.Ctl {
 		RxOff: x.rxOff, TxOff: x.txOff, RxSize: sp.s.cfg.RxBuf, TxSize: sp.s.cfg.TxBuf}
 }
 
+// flowMSS is the payload per segment of x: the smaller of the two MSS
+// values less the timestamp option. Both are at least tcpMinMSS, so it is
+// at least tcpMinMSS-tsOptionLen and fits our frames.
+func (sp *slow) flowMSS(x *conn) uint16 {
+	mss := min(x.peerMSS, sp.mss)
+	if x.ts {
+		mss -= tsOptionLen
+	}
+	return mss
+}
+
 // install hands an established connection to the fast path.
 func (sp *slow) install(x *conn, rtt uint32) bool {
 	cfg := &sp.s.cfg
-	mss := min(x.peerMSS, uint16(sp.s.port.Info().MTU-40))
-	if x.ts {
-		mss -= 12
-	}
 	p := fastpath.FlowParams{Key: x.key, RemoteMAC: x.rmac, Ctx: x.ctx.idx, Handle: x.handle,
 		ISS: x.iss, IRS: x.irs, PeerWindow: x.peerWnd, SndShift: x.sndShift, RcvShift: x.rcvShift,
-		MSS: mss, SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
+		MSS: sp.flowMSS(x), SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
 		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow())}
 	if err := sp.s.sh.Flows.Install(x.id, &p); err != nil {
 		return false // cannot happen: the table is sized for MaxFlows

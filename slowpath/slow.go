@@ -9,6 +9,7 @@ import (
 
 	"gotas/appif"
 	"gotas/fastpath"
+	"gotas/nic"
 	"gotas/shm"
 	"gotas/tcp"
 	"gotas/wire"
@@ -96,13 +97,40 @@ type slow struct {
 	nextTimer uint64
 	secret    [32]byte
 	hostTx    *fastpath.TxBatch
-	frame     [nic_MaxFrame]byte
+	frame     [nic.MaxFrame]byte
 	res       resCounters
 	st        slowCounters
 	partial   bool
+	mss       uint16 // what we advertise (linkMSS)
+
+	onKtx func(m *fastpath.CtlMsg) // tests: sees every message for a core
 }
 
-const nic_MaxFrame = 1518
+// Segment sizes.
+const (
+	// tcpMinMSS is the smallest peer MSS we accept; a smaller one is raised
+	// to it (Linux TCP_MIN_MSS, include/net/tcp.h), so that the payload
+	// left after options can never be zero or wrap.
+	tcpMinMSS = 88
+	// defaultMSS is assumed when a SYN carries no MSS option (RFC 9293
+	// 3.7.1).
+	defaultMSS   = 536
+	ipTCPHeaders = wire.IPv4MinHeaderLen + wire.TCPMinHeaderLen
+	tsOptionLen  = 12 // the timestamp option with its two NOPs (RFC 7323 appendix A)
+	vlanTagLen   = 4
+)
+
+// linkMSS is the MSS we advertise: from the interface MTU, but never more
+// than the back-end's frames carry (nic.MaxFrame holds an Ethernet header,
+// one VLAN tag and 1500 bytes), so a jumbo MTU cannot make the peer send
+// segments we cannot receive.
+func linkMSS(mtu int) uint16 {
+	frameMTU := nic.MaxFrame - wire.EthernetHeaderLen - vlanTagLen
+	if mtu <= 0 || mtu > frameMTU {
+		mtu = frameMTU
+	}
+	return uint16(max(mtu-ipTCPHeaders, tcpMinMSS))
+}
 
 const (
 	ephemeralLo = 32768
@@ -114,7 +142,8 @@ func newSlow(s *Stack) *slow {
 		arp:   arpCache{m: map[wire.Addr4]*arpEntry{}, ttl: defaultARPTTL, retry: uint64(s.cfg.ARPRetry), retries: s.cfg.ARPRetries},
 		conns: map[fastpath.FlowKey]*conn{}, byID: make([]*conn, s.cfg.MaxFlows), gens: make([]uint32, s.cfg.MaxFlows),
 		listeners: map[uint16]*listener{}, ports: map[uint16]int{}, tw: map[fastpath.FlowKey]*twEntry{},
-		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum}
+		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum,
+		mss: linkMSS(s.port.Info().MTU)}
 	for i := range s.cfg.MaxFlows {
 		sp.freeIDs = append(sp.freeIDs, uint32(i))
 	}
@@ -237,6 +266,9 @@ func (sp *slow) toCore(i int, m fastpath.CtlMsg, frame []byte) bool {
 	}
 	s := q.Slot(0)
 	m.Len = uint16(copy(s[fastpath.CtlHeader:], frame))
+	if sp.onKtx != nil {
+		sp.onKtx(&m)
+	}
 	m.Put(s)
 	q.Commit(1)
 	return true
