@@ -73,6 +73,7 @@ type slowCounters struct {
 	punted                                         [8]atomic.Uint64
 	synsIn, synAcksOut, backlogOverflow, rstsSent  atomic.Uint64
 	refused, timedOut, resets, reinjected          atomic.Uint64
+	ktxDropped                                     atomic.Uint64
 	badChecksum, noRoute                           atomic.Uint64
 	established, withTS, withSACK, withWS, withECN atomic.Uint64
 }
@@ -102,6 +103,9 @@ type slow struct {
 	st        slowCounters
 	partial   bool
 	mss       uint16 // what we advertise (linkMSS)
+	// ktxOut holds, per core, control messages its KTX queue had no room
+	// for: a lost KtxRemove would leak the flow, its rings and its port.
+	ktxOut []shm.Backlog[fastpath.CtlMsg, *fastpath.CtlMsg]
 
 	onKtx func(m *fastpath.CtlMsg) // tests: sees every message for a core
 }
@@ -143,7 +147,7 @@ func newSlow(s *Stack) *slow {
 		conns: map[fastpath.FlowKey]*conn{}, byID: make([]*conn, s.cfg.MaxFlows), gens: make([]uint32, s.cfg.MaxFlows),
 		listeners: map[uint16]*listener{}, ports: map[uint16]int{}, tw: map[fastpath.FlowKey]*twEntry{},
 		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum,
-		mss: linkMSS(s.port.Info().MTU)}
+		mss: linkMSS(s.port.Info().MTU), ktxOut: make([]shm.Backlog[fastpath.CtlMsg, *fastpath.CtlMsg], len(s.ktx))}
 	for i := range s.cfg.MaxFlows {
 		sp.freeIDs = append(sp.freeIDs, uint32(i))
 	}
@@ -166,7 +170,8 @@ func (sp *slow) stats() StackStats {
 		RstsSent: st.rstsSent.Load(), Refused: st.refused.Load(), TimedOut: st.timedOut.Load(),
 		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
 		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
-		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load()}
+		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load(),
+		KtxDropped: st.ktxDropped.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -181,7 +186,7 @@ func (sp *slow) staticARP(ip wire.Addr4, mac wire.MAC) {
 
 // poll runs one slow-path iteration.
 func (sp *slow) poll() bool {
-	worked := false
+	worked := sp.flushKtx()
 	if sp.s.hasNew.Load() {
 		sp.adopt()
 		worked = true
@@ -213,6 +218,11 @@ func (sp *slow) poll() bool {
 }
 
 func (sp *slow) prepareSleep() bool {
+	for i := range sp.ktxOut {
+		if sp.ktxOut[i].Len() > 0 {
+			return false // the core drains its queue every iteration: retry soon
+		}
+	}
 	for _, q := range sp.s.krx {
 		if ok, _ := q.ArmSleep(); !ok {
 			sp.woke()
@@ -256,22 +266,46 @@ func (sp *slow) adopt() {
 	}
 }
 
-// toCore queues a message (and frame) for core i; false if its queue is
-// full (the message is dropped: frames are retransmitted by TCP, and
-// control messages are never sent in bursts larger than the queue).
+// toCore queues a message (and frame) for core i. Control messages (no
+// frame) are never lost: when the queue is full they wait in ktxOut, in
+// order. A frame is dropped (and counted) when the queue is full or
+// control messages are waiting, so it never overtakes one; TCP
+// retransmits. It reports whether the message is on its way.
 func (sp *slow) toCore(i int, m fastpath.CtlMsg, frame []byte) bool {
+	if sp.onKtx != nil {
+		sp.onKtx(&m)
+	}
+	if frame == nil {
+		sp.ktxOut[i].Send(sp.s.ktx[i], m)
+		return true
+	}
 	q := sp.s.ktx[i]
+	if sp.ktxOut[i].Len() > 0 {
+		sp.st.ktxDropped.Add(1)
+		return false
+	}
 	if n, _ := q.Reserve(1); n == 0 {
+		sp.st.ktxDropped.Add(1)
 		return false
 	}
 	s := q.Slot(0)
 	m.Len = uint16(copy(s[fastpath.CtlHeader:], frame))
-	if sp.onKtx != nil {
-		sp.onKtx(&m)
-	}
 	m.Put(s)
 	q.Commit(1)
 	return true
+}
+
+// flushKtx moves waiting control messages into the cores' queues; true if
+// any moved.
+func (sp *slow) flushKtx() bool {
+	moved := false
+	for i := range sp.ktxOut {
+		if n := sp.ktxOut[i].Len(); n > 0 {
+			sp.ktxOut[i].Flush(sp.s.ktx[i])
+			moved = moved || sp.ktxOut[i].Len() < n
+		}
+	}
+	return moved
 }
 
 func (sp *slow) send(frame []byte) { sp.toCore(0, fastpath.CtlMsg{Type: fastpath.KtxSend}, frame) }

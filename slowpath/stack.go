@@ -69,6 +69,9 @@ type StackStats struct {
 	SynsIn, SynAcksOut, BacklogOverflow, RstsSent uint64
 	Refused, TimedOut, Resets, Reinjected         uint64
 	BadChecksum, NoRoute, ARPRequests             uint64
+	// KtxDropped counts frames not handed to a core because its queue was
+	// full (control messages wait instead).
+	KtxDropped uint64
 	// Established counts connections handed to the fast path, and how many
 	// of them negotiated each option.
 	Established, WithTS, WithSACK, WithWS, WithECN uint64
