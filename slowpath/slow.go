@@ -73,7 +73,7 @@ type slowCounters struct {
 	punted                                         [8]atomic.Uint64
 	synsIn, synAcksOut, backlogOverflow, rstsSent  atomic.Uint64
 	refused, timedOut, resets, reinjected          atomic.Uint64
-	ktxDropped                                     atomic.Uint64
+	ktxDropped, pmtuAccepted, pmtuIgnored          atomic.Uint64
 	badChecksum, noRoute                           atomic.Uint64
 	established, withTS, withSACK, withWS, withECN atomic.Uint64
 }
@@ -171,7 +171,7 @@ func (sp *slow) stats() StackStats {
 		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
 		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
 		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load(),
-		KtxDropped: st.ktxDropped.Load()}
+		KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -341,9 +341,13 @@ func (sp *slow) frameIn(frame, _ []byte) {
 		}
 	}
 	if et == wire.EtherTypeIPv4 {
-		if ip, err := wire.ParseIPv4(frame[hl:]); err == nil && ip.Protocol() == wire.IPProtoTCP &&
-			ip.Dst() == sp.s.ip && !ip.IsFragment() {
+		ip, err := wire.ParseIPv4(frame[hl:])
+		ours := err == nil && ip.Dst() == sp.s.ip && !ip.IsFragment()
+		if ours && ip.Protocol() == wire.IPProtoTCP {
 			sp.tcpIn(wire.Ethernet(frame).Src(), frame, ip)
+			return
+		}
+		if ours && ip.Protocol() == wire.IPProtoICMP && ip.ChecksumValid() && sp.icmpIn(ip) {
 			return
 		}
 	}

@@ -72,6 +72,9 @@ type StackStats struct {
 	// KtxDropped counts frames not handed to a core because its queue was
 	// full (control messages wait instead).
 	KtxDropped uint64
+	// PMTUAccepted counts ICMP "fragmentation needed" messages passed to
+	// a core (KtxPMTU); PMTUIgnored those that failed the checks.
+	PMTUAccepted, PMTUIgnored uint64
 	// Established counts connections handed to the fast path, and how many
 	// of them negotiated each option.
 	Established, WithTS, WithSACK, WithWS, WithECN uint64
