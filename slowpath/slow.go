@@ -143,7 +143,7 @@ const (
 
 func newSlow(s *Stack) *slow {
 	sp := &slow{s: s, host: NewHost(s.mac, s.ip),
-		arp:   arpCache{m: map[wire.Addr4]*arpEntry{}, ttl: defaultARPTTL, retry: uint64(s.cfg.ARPRetry), retries: s.cfg.ARPRetries},
+		arp:   newARPCache(uint64(s.cfg.ARPRetry), s.cfg.ARPRetries),
 		conns: map[fastpath.FlowKey]*conn{}, byID: make([]*conn, s.cfg.MaxFlows), gens: make([]uint32, s.cfg.MaxFlows),
 		listeners: map[uint16]*listener{}, ports: map[uint16]int{}, tw: map[fastpath.FlowKey]*twEntry{},
 		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum,
@@ -171,7 +171,7 @@ func (sp *slow) stats() StackStats {
 		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
 		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
 		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load(),
-		KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load()}
+		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -336,9 +336,7 @@ func (sp *slow) frameIn(frame, _ []byte) {
 		return
 	}
 	if et == wire.EtherTypeARP {
-		if arp, err := wire.ParseARP(frame[hl:]); err == nil && arp.TargetIP() == sp.s.ip {
-			sp.arp.learn(arp.SenderIP(), arp.SenderMAC(), sp.now())
-		}
+		sp.arpIn(frame[hl:])
 	}
 	if et == wire.EtherTypeIPv4 {
 		ip, err := wire.ParseIPv4(frame[hl:])
@@ -355,6 +353,24 @@ func (sp *slow) frameIn(frame, _ []byte) {
 	sp.host.HandleFrame(frame, sp.hostTx)
 	for _, f := range sp.hostTx.Frames() {
 		sp.send(f)
+	}
+}
+
+// arpIn learns from an ARP request or reply for our address whose sender
+// is a plausible unicast neighbour (not an RFC 5227 probe from 0.0.0.0,
+// not claiming our address).
+func (sp *slow) arpIn(b []byte) {
+	arp, err := wire.ParseARP(b)
+	if err != nil || arp.TargetIP() != sp.s.ip {
+		return
+	}
+	op, sip, smac := arp.Op(), arp.SenderIP(), arp.SenderMAC()
+	if op != wire.ARPRequest && op != wire.ARPReply || sip == (wire.Addr4{}) || sip == sp.s.ip ||
+		smac.IsMulticast() || smac == (wire.MAC{}) {
+		return
+	}
+	if exp := sp.arp.learn(sip, smac, sp.now(), op == wire.ARPRequest); exp != 0 {
+		sp.armTimer(exp)
 	}
 }
 

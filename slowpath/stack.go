@@ -72,6 +72,9 @@ type StackStats struct {
 	// KtxDropped counts frames not handed to a core because its queue was
 	// full (control messages wait instead).
 	KtxDropped uint64
+	// ARPRefused counts neighbours not cached, or resolutions failed at
+	// once, because the ARP cache or its pending resolutions were full.
+	ARPRefused uint64
 	// PMTUAccepted counts ICMP "fragmentation needed" messages passed to
 	// a core (KtxPMTU); PMTUIgnored those that failed the checks.
 	PMTUAccepted, PMTUIgnored uint64
