@@ -74,15 +74,14 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		fail(syscall.ENETUNREACH)
 		return
 	}
-	port, ok := sp.getPort()
-	if !ok {
+	k := fastpath.FlowKey{LocalIP: sp.s.ip, RemoteIP: dst, RemotePort: m.RemotePort}
+	if !sp.getPort(&k) {
 		fail(syscall.EADDRNOTAVAIL)
 		return
 	}
-	x := &conn{key: fastpath.FlowKey{LocalIP: sp.s.ip, RemoteIP: dst, LocalPort: port, RemotePort: m.RemotePort},
-		state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true}
+	x := &conn{key: k, state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true}
 	if e := sp.allocFlow(x); e != 0 {
-		sp.putPort(port)
+		sp.releasePort(k)
 		fail(e)
 		return
 	}

@@ -92,7 +92,9 @@ type slow struct {
 	listeners map[uint16]*listener
 	lstGen    uint32
 	ports     map[uint16]int
-	portHint  uint16
+	tuples    map[fastpath.FlowKey]struct{} // 4-tuples of our ephemeral ports
+	portKey   [2]uint64                     // keys sipHash128 for port offsets
+	portNext  uint32                        // RFC 6056 algorithm 3's counter
 	tw        map[fastpath.FlowKey]*twEntry
 	ctxs      []*svcCtx
 	nextTimer uint64
@@ -136,11 +138,6 @@ func linkMSS(mtu int) uint16 {
 	return uint16(max(mtu-ipTCPHeaders, tcpMinMSS))
 }
 
-const (
-	ephemeralLo = 32768
-	ephemeralHi = 60999
-)
-
 func newSlow(s *Stack) *slow {
 	sp := &slow{s: s, host: NewHost(s.mac, s.ip),
 		arp:   newARPCache(uint64(s.cfg.ARPRetry), s.cfg.ARPRetries),
@@ -155,9 +152,8 @@ func newSlow(s *Stack) *slow {
 		sp.routes = *s.cfg.Routes
 	}
 	sp.routes.Add(s.cfg.Prefix.Masked(), netip.Addr{})
-	var h [2]byte
-	copy(h[:], sp.secret[30:])
-	sp.portHint = ephemeralLo + binary.LittleEndian.Uint16(h[:])%(ephemeralHi-ephemeralLo)
+	sp.portKey = [2]uint64{binary.LittleEndian.Uint64(sp.secret[:]), binary.LittleEndian.Uint64(sp.secret[8:])}
+	sp.tuples = map[fastpath.FlowKey]struct{}{}
 	return sp
 }
 
@@ -442,40 +438,10 @@ func (sp *slow) free(c *conn, keepPort bool) {
 		sp.res.flows.Add(-1)
 	}
 	if c.ownPort && !keepPort {
-		sp.putPort(c.key.LocalPort)
+		sp.releasePort(c.key)
 	}
 	c.deadline = 0
 	c.state = 0
-}
-
-func (sp *slow) getPort() (uint16, bool) {
-	n := ephemeralHi - ephemeralLo + 1
-	for range n {
-		p := sp.portHint
-		sp.portHint++
-		if sp.portHint > ephemeralHi {
-			sp.portHint = ephemeralLo
-		}
-		if sp.ports[p] == 0 {
-			sp.ports[p] = 1
-			sp.res.ports.Add(1)
-			return p, true
-		}
-	}
-	return 0, false
-}
-
-func (sp *slow) holdPort(p uint16) {
-	if sp.ports[p]++; sp.ports[p] == 1 {
-		sp.res.ports.Add(1)
-	}
-}
-
-func (sp *slow) putPort(p uint16) {
-	if sp.ports[p]--; sp.ports[p] <= 0 {
-		delete(sp.ports, p)
-		sp.res.ports.Add(-1)
-	}
 }
 
 func (sp *slow) armTimer(at uint64) {
@@ -505,7 +471,7 @@ func (sp *slow) timers(now uint64) {
 			delete(sp.tw, k)
 			sp.res.timeWait.Add(-1)
 			if t.ownPort {
-				sp.putPort(k.LocalPort)
+				sp.releasePort(k)
 			}
 			continue
 		}
