@@ -123,7 +123,7 @@ func (sp *slow) synRTO(x *conn) uint64 {
 
 func (sp *slow) handshakeTimeout(x *conn, now uint64) {
 	if x.retries >= sp.s.cfg.SynRetries {
-		x.deadline = 0
+		sp.setDeadline(x, 0)
 		if x.state == stSynSent {
 			sp.fail(x, syscall.ETIMEDOUT)
 		} else {
@@ -166,8 +166,7 @@ func (sp *slow) sendSyn(x *conn) {
 		fl |= wire.TCPFlagECE | wire.TCPFlagCWR
 	}
 	sp.sendSeg(x.rmac, x.key, x.iss, 0, fl, sp.synWindow(), &o, 0)
-	x.deadline = sp.now() + sp.synRTO(x)
-	sp.armTimer(x.deadline)
+	sp.setDeadline(x, sp.now()+sp.synRTO(x))
 }
 
 func (sp *slow) sendSynAck(x *conn) {
@@ -179,8 +178,7 @@ func (sp *slow) sendSynAck(x *conn) {
 	}
 	sp.sendSeg(x.rmac, x.key, x.iss, x.irs.Add(1), fl, sp.synWindow(), &o, 0)
 	sp.st.synAcksOut.Add(1)
-	x.deadline = sp.now() + sp.synRTO(x)
-	sp.armTimer(x.deadline)
+	sp.setDeadline(x, sp.now()+sp.synRTO(x))
 }
 
 // sendSeg builds and sends a TCP segment without payload.
@@ -236,12 +234,12 @@ func (sp *slow) tcpIn(smac wire.MAC, frame []byte, ip wire.IPv4) {
 		}
 		return
 	}
+	var iss tcp.Seq // 0: from the clock
 	if t := sp.tw[k]; t != nil {
-		// TIME_WAIT: re-acknowledge (a retransmitted FIN), ignore RSTs.
-		if fl&wire.TCPFlagRST == 0 {
-			sp.sendSeg(smac, k, t.sndNxt, t.rcvNxt, wire.TCPFlagACK, 0, nil, 0)
+		var reopen bool
+		if iss, reopen = sp.timeWaitIn(t, smac, seq, fl, &o); !reopen {
+			return
 		}
-		return
 	}
 	if fl&wire.TCPFlagRST != 0 {
 		return
@@ -249,11 +247,29 @@ func (sp *slow) tcpIn(smac wire.MAC, frame []byte, ip wire.IPv4) {
 	if fl&(wire.TCPFlagSYN|wire.TCPFlagACK) == wire.TCPFlagSYN {
 		sp.st.synsIn.Add(1)
 		if l := sp.listeners[k.LocalPort]; l != nil {
-			sp.passive(l, smac, k, seq, fl, &o)
+			sp.passive(l, smac, k, seq, fl, &o, iss)
 			return
 		}
 	}
 	sp.replyRst(smac, k, seg, seq, ack, fl)
+}
+
+// timeWaitIn handles a segment for a 4-tuple in TIME_WAIT. A SYN to a
+// listener that RFC 6191 accepts ends TIME_WAIT and opens a new connection
+// with the ISS returned; anything else is re-acknowledged (a retransmitted
+// FIN, an old duplicate), except RSTs, which are ignored (RFC 1337).
+func (sp *slow) timeWaitIn(t *twEntry, smac wire.MAC, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions) (tcp.Seq, bool) {
+	if fl&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == wire.TCPFlagSYN &&
+		sp.listeners[t.key.LocalPort] != nil && t.synReplaces(seq, o) {
+		iss := sp.twISS(t)
+		sp.dropTimeWait(t)
+		sp.st.twReplaced.Add(1)
+		return iss, true
+	}
+	if fl&wire.TCPFlagRST == 0 {
+		sp.sendSeg(smac, t.key, t.sndNxt, t.rcvNxt, wire.TCPFlagACK, 0, nil, 0)
+	}
+	return 0, false
 }
 
 // replyRst answers a segment for no connection (RFC 9293 3.10.7.1).
@@ -295,7 +311,7 @@ func (sp *slow) synSentIn(x *conn, seg wire.TCP, o *wire.TCPOptions, seq, ack tc
 	x.ecn = !cfg.NoECN && fl&wire.TCPFlagECE != 0 && fl&wire.TCPFlagCWR == 0
 	x.peerWnd = uint32(seg.Window())
 	rtt := sp.handshakeRTT(x, o)
-	x.deadline = 0
+	sp.setDeadline(x, 0)
 	// Install before telling the app, so its first command finds the flow;
 	// an event that overtakes the message is held by the client.
 	if !sp.install(x, rtt) {
@@ -385,7 +401,7 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 	return true
 }
 
-func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions) {
+func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions, iss tcp.Seq) {
 	if l.pending >= l.backlog {
 		sp.st.backlogOverflow.Add(1)
 		return
@@ -399,7 +415,10 @@ func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.
 	cfg := &sp.s.cfg
 	x.negotiate(o, cfg)
 	x.ecn = !cfg.NoECN && fl&(wire.TCPFlagECE|wire.TCPFlagCWR) == wire.TCPFlagECE|wire.TCPFlagCWR
-	x.iss = sp.isn(k)
+	x.iss = iss
+	if iss == 0 {
+		x.iss = sp.isn(k)
+	}
 	x.synTime = sp.now()
 	sp.conns[k] = x
 	sp.res.conns.Add(1)
@@ -426,7 +445,7 @@ func (sp *slow) synRcvdIn(x *conn, frame []byte, seg wire.TCP, o *wire.TCPOption
 	}
 	rtt := sp.handshakeRTT(x, o)
 	x.peerWnd = tcp.DecodeWindow(seg.Window(), x.sndShift)
-	x.deadline = 0
+	sp.setDeadline(x, 0)
 	l := x.lst
 	l.pending--
 	x.lst = nil
@@ -461,10 +480,7 @@ func (sp *slow) gone(m *fastpath.CtlMsg) {
 			sp.sendSeg(x.rmac, x.key, tcp.Seq(m.SndNxt), tcp.Seq(m.RcvNxt), wire.TCPFlagRST|wire.TCPFlagACK, 0, nil, 0)
 		}
 		if graceful && m.Flags&fastpath.GoneActiveClose != 0 {
-			sp.tw[x.key] = &twEntry{sndNxt: tcp.Seq(m.SndNxt), rcvNxt: tcp.Seq(m.RcvNxt), rmac: x.rmac,
-				expires: sp.now() + 2*uint64(sp.s.cfg.MSL), ownPort: x.ownPort}
-			sp.res.timeWait.Add(1)
-			sp.armTimer(sp.now() + 2*uint64(sp.s.cfg.MSL))
+			sp.enterTimeWait(x, m)
 			sp.free(x, true)
 			return
 		}

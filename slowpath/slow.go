@@ -58,13 +58,6 @@ type listener struct {
 	backlog, pending int
 }
 
-type twEntry struct {
-	sndNxt, rcvNxt tcp.Seq
-	rmac           wire.MAC
-	expires        uint64
-	ownPort        bool
-}
-
 type resCounters struct {
 	flows, ports, timeWait, conns atomic.Int64
 }
@@ -74,6 +67,7 @@ type slowCounters struct {
 	synsIn, synAcksOut, backlogOverflow, rstsSent  atomic.Uint64
 	refused, timedOut, resets, reinjected          atomic.Uint64
 	ktxDropped, pmtuAccepted, pmtuIgnored          atomic.Uint64
+	twOverflow, twReplaced                         atomic.Uint64
 	badChecksum, noRoute                           atomic.Uint64
 	established, withTS, withSACK, withWS, withECN atomic.Uint64
 }
@@ -96,6 +90,9 @@ type slow struct {
 	portKey   [2]uint64                     // keys sipHash128 for port offsets
 	portNext  uint32                        // RFC 6056 algorithm 3's counter
 	tw        map[fastpath.FlowKey]*twEntry
+	twq       []*twEntry // TIME_WAIT entries in order of expiry, from twHead
+	twHead    int
+	hs        map[*conn]struct{} // conns with a handshake deadline
 	ctxs      []*svcCtx
 	nextTimer uint64
 	secret    [32]byte
@@ -143,6 +140,7 @@ func newSlow(s *Stack) *slow {
 		arp:   newARPCache(uint64(s.cfg.ARPRetry), s.cfg.ARPRetries),
 		conns: map[fastpath.FlowKey]*conn{}, byID: make([]*conn, s.cfg.MaxFlows), gens: make([]uint32, s.cfg.MaxFlows),
 		listeners: map[uint16]*listener{}, ports: map[uint16]int{}, tw: map[fastpath.FlowKey]*twEntry{},
+		hs:     map[*conn]struct{}{},
 		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum,
 		mss: linkMSS(s.port.Info().MTU), ktxOut: make([]shm.Backlog[fastpath.CtlMsg, *fastpath.CtlMsg], len(s.ktx))}
 	for i := range s.cfg.MaxFlows {
@@ -167,7 +165,8 @@ func (sp *slow) stats() StackStats {
 		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
 		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
 		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load(),
-		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load()}
+		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
+		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -440,7 +439,7 @@ func (sp *slow) free(c *conn, keepPort bool) {
 	if c.ownPort && !keepPort {
 		sp.releasePort(c.key)
 	}
-	c.deadline = 0
+	sp.setDeadline(c, 0)
 	c.state = 0
 }
 
@@ -450,33 +449,33 @@ func (sp *slow) armTimer(at uint64) {
 	}
 }
 
-// timers retransmits handshakes, expires TIME_WAIT and drives ARP.
+// setDeadline sets (0: clears) x's handshake retransmission time and
+// keeps sp.hs, the conns timers must look at, in step.
+func (sp *slow) setDeadline(x *conn, at uint64) {
+	x.deadline = at
+	if at == 0 {
+		delete(sp.hs, x)
+		return
+	}
+	sp.hs[x] = struct{}{}
+	sp.armTimer(at)
+}
+
+// timers retransmits handshakes, expires TIME_WAIT and drives ARP. Its
+// cost is bounded by what is due: handshaking conns (at most the
+// listeners' backlogs plus active opens), expiring TIME_WAIT entries, and
+// ARP entries only when one is due.
 func (sp *slow) timers(now uint64) {
 	next := sp.arp.tick(now, sp.arpRequest)
-	for _, c := range sp.conns {
-		if c.deadline == 0 {
-			continue
+	for c := range sp.hs {
+		if now >= c.deadline {
+			sp.handshakeTimeout(c, now)
 		}
-		if now < c.deadline {
-			next = minNZ(next, c.deadline)
-			continue
-		}
-		sp.handshakeTimeout(c, now)
 		if c.deadline != 0 {
 			next = minNZ(next, c.deadline)
 		}
 	}
-	for k, t := range sp.tw {
-		if now >= t.expires {
-			delete(sp.tw, k)
-			sp.res.timeWait.Add(-1)
-			if t.ownPort {
-				sp.releasePort(k)
-			}
-			continue
-		}
-		next = minNZ(next, t.expires)
-	}
+	next = minNZ(next, sp.expireTimeWait(now, -1))
 	sp.nextTimer = next
 }
 
