@@ -21,7 +21,8 @@ func (sp *slow) request(c *svcCtx, m *appif.Ctl) {
 		} else {
 			sp.lstGen++
 			h = appif.MakeHandle(uint32(m.LocalPort), sp.lstGen)
-			sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c, backlog: max(int(m.Backlog), 1)}
+			sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c,
+				backlog: min(max(int(m.Backlog), 1), maxBacklog)}
 			sp.holdPort(m.LocalPort)
 		}
 		sp.post(c, appif.Ctl{Type: appif.MsgListenOpened, Cookie: m.Cookie, Handle: h, Status: st, LocalPort: m.LocalPort})
@@ -121,8 +122,17 @@ func (sp *slow) synRTO(x *conn) uint64 {
 	return uint64(sp.s.cfg.SynRTO) << min(x.retries, 20)
 }
 
+// synAckRetries is how often a SYN-ACK is retransmitted before the
+// half-open record is dropped (Linux tcp_synack_retries default; with a
+// 1 s first RTO it lives 63 s, and the backlog bounds how many there are).
+const synAckRetries = 5
+
 func (sp *slow) handshakeTimeout(x *conn, now uint64) {
-	if x.retries >= sp.s.cfg.SynRetries {
+	limit := sp.s.cfg.SynRetries
+	if x.state == stSynRcvd {
+		limit = synAckRetries
+	}
+	if x.retries >= limit {
 		sp.setDeadline(x, 0)
 		if x.state == stSynSent {
 			sp.fail(x, syscall.ETIMEDOUT)
@@ -244,10 +254,16 @@ func (sp *slow) tcpIn(smac wire.MAC, frame []byte, ip wire.IPv4) {
 	if fl&wire.TCPFlagRST != 0 {
 		return
 	}
-	if fl&(wire.TCPFlagSYN|wire.TCPFlagACK) == wire.TCPFlagSYN {
+	l := sp.listeners[k.LocalPort]
+	switch fl & (wire.TCPFlagSYN | wire.TCPFlagACK) {
+	case wire.TCPFlagSYN:
 		sp.st.synsIn.Add(1)
-		if l := sp.listeners[k.LocalPort]; l != nil {
+		if l != nil {
 			sp.passive(l, smac, k, seq, fl, &o, iss)
+			return
+		}
+	case wire.TCPFlagACK:
+		if l != nil && sp.cookieAck(l, smac, k, frame, seg, &o) {
 			return
 		}
 	}
@@ -401,16 +417,19 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 	return true
 }
 
+// passive answers a SYN to listener l. Up to the listener's backlog it
+// keeps a small SYN_RCVD record (no flow id, no rings: those wait for the
+// final ACK, RFC 4987 3.6); beyond it, it answers with a SYN cookie and
+// keeps nothing (cookie.go), so a SYN flood costs neither memory nor
+// flows and legitimate clients still get in.
 func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions, iss tcp.Seq) {
 	if l.pending >= l.backlog {
 		sp.st.backlogOverflow.Add(1)
+		l.lastOverflow = sp.now()
+		sp.sendCookie(smac, k, seq, fl, o)
 		return
 	}
 	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, lst: l, irs: seq, rmac: smac}
-	if sp.allocFlow(x) != 0 {
-		sp.st.backlogOverflow.Add(1)
-		return
-	}
 	l.pending++
 	cfg := &sp.s.cfg
 	x.negotiate(o, cfg)
@@ -443,12 +462,25 @@ func (sp *slow) synRcvdIn(x *conn, frame []byte, seg wire.TCP, o *wire.TCPOption
 		sp.replyRst(x.rmac, x.key, seg, seq, ack, fl)
 		return
 	}
+	if sp.allocFlow(x) != 0 {
+		sp.st.acceptNoMem.Add(1)
+		sp.rstConn(x)
+		sp.free(x, false)
+		return
+	}
 	rtt := sp.handshakeRTT(x, o)
 	x.peerWnd = tcp.DecodeWindow(seg.Window(), x.sndShift)
 	sp.setDeadline(x, 0)
 	l := x.lst
 	l.pending--
 	x.lst = nil
+	sp.accept(x, l, frame, seg, fl, rtt)
+}
+
+// accept installs x, whose handshake with listener l just completed and
+// which holds a flow id and rings, and tells the application; data or a
+// FIN that came with the final ACK goes to the core.
+func (sp *slow) accept(x *conn, l *listener, frame []byte, seg wire.TCP, fl wire.TCPFlags, rtt uint32) {
 	if !sp.install(x, rtt) {
 		sp.rstConn(x)
 		sp.free(x, false)

@@ -55,21 +55,27 @@ type listener struct {
 	handle           appif.Handle
 	port             uint16
 	ctx              *svcCtx
-	backlog, pending int
+	backlog, pending int    // half-open records: the bound, and how many
+	lastOverflow     uint64 // when a SYN last got a cookie (ns); 0: never
 }
+
+// maxBacklog caps a listener's backlog (Linux net.core.somaxconn default
+// since 5.4).
+const maxBacklog = 4096
 
 type resCounters struct {
 	flows, ports, timeWait, conns atomic.Int64
 }
 
 type slowCounters struct {
-	punted                                         [8]atomic.Uint64
-	synsIn, synAcksOut, backlogOverflow, rstsSent  atomic.Uint64
-	refused, timedOut, resets, reinjected          atomic.Uint64
-	ktxDropped, pmtuAccepted, pmtuIgnored          atomic.Uint64
-	twOverflow, twReplaced                         atomic.Uint64
-	badChecksum, noRoute                           atomic.Uint64
-	established, withTS, withSACK, withWS, withECN atomic.Uint64
+	punted                                          [8]atomic.Uint64
+	synsIn, synAcksOut, backlogOverflow, rstsSent   atomic.Uint64
+	refused, timedOut, resets, reinjected           atomic.Uint64
+	ktxDropped, pmtuAccepted, pmtuIgnored           atomic.Uint64
+	twOverflow, twReplaced                          atomic.Uint64
+	acceptNoMem, cookiesSent, cookiesOK, cookiesBad atomic.Uint64
+	badChecksum, noRoute                            atomic.Uint64
+	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
 
 // slow is the slow path's state; only the slow-path goroutine touches it.
@@ -89,6 +95,7 @@ type slow struct {
 	tuples    map[fastpath.FlowKey]struct{} // 4-tuples of our ephemeral ports
 	portKey   [2]uint64                     // keys sipHash128 for port offsets
 	portNext  uint32                        // RFC 6056 algorithm 3's counter
+	cookieKey [2]uint64                     // keys sipHash128 for SYN cookies
 	tw        map[fastpath.FlowKey]*twEntry
 	twq       []*twEntry // TIME_WAIT entries in order of expiry, from twHead
 	twHead    int
@@ -152,6 +159,7 @@ func newSlow(s *Stack) *slow {
 	sp.routes.Add(s.cfg.Prefix.Masked(), netip.Addr{})
 	sp.portKey = [2]uint64{binary.LittleEndian.Uint64(sp.secret[:]), binary.LittleEndian.Uint64(sp.secret[8:])}
 	sp.tuples = map[fastpath.FlowKey]struct{}{}
+	sp.cookieKey = [2]uint64{binary.LittleEndian.Uint64(sp.secret[16:]), binary.LittleEndian.Uint64(sp.secret[24:])}
 	return sp
 }
 
@@ -166,7 +174,9 @@ func (sp *slow) stats() StackStats {
 		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
 		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load(),
 		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
-		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load()}
+		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
+		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
+		CookiesBad: st.cookiesBad.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}

@@ -86,6 +86,12 @@ type StackStats struct {
 	// MaxTimeWait were held; TimeWaitReplaced those a new SYN reopened
 	// (RFC 6191).
 	TimeWaitOverflow, TimeWaitReplaced uint64
+	// AcceptNoMem counts handshakes reset at the final ACK because no flow
+	// id or ring memory was left. CookiesSent counts SYN cookies sent
+	// (the SYN found the backlog full); CookiesOK the ACKs that
+	// validated one and opened a connection, CookiesBad those that did
+	// not (answered with a RST).
+	AcceptNoMem, CookiesSent, CookiesOK, CookiesBad uint64
 	// Established counts connections handed to the fast path, and how many
 	// of them negotiated each option.
 	Established, WithTS, WithSACK, WithWS, WithECN uint64
