@@ -176,3 +176,32 @@ func synFrame(dmac wire.MAC, src wire.Addr4, sport uint16, dst wire.Addr4, dport
 	wire.SetTCPChecksum(src, dst, b[n+20:n+20+hl])
 	return b[:padFrame(b, n+20+hl)]
 }
+
+// TestAcceptWithoutFlows: flows are taken at the final ACK; when none is
+// left the handshake is reset and counted, and nothing leaks.
+func TestAcceptWithoutFlows(t *testing.T) {
+	cfg := testConfig(ipA)
+	cfg.MaxFlows = 2
+	r := newRaw(t, cfg, nil)
+	r.listen(80, 16)
+	var sas []parsed
+	for i := range 3 { // three half-open records fit: no flow is needed yet
+		r.inject(r.frame(seg{sport: uint16(40000 + i), dport: 80, seq: 1, flags: wire.TCPFlagSYN, win: 64240}))
+		out := tcpOut(t, r.take())
+		if len(out) != 1 {
+			t.Fatalf("SYN %d: %v", i, out)
+		}
+		sas = append(sas, out[0])
+	}
+	for i, sa := range sas {
+		r.inject(r.frame(seg{sport: uint16(40000 + i), dport: 80, seq: 2, ack: sa.tcp.SeqNum() + 1, flags: wire.TCPFlagACK, win: 1000}))
+	}
+	out := tcpOut(t, r.take())
+	if len(r.app.order) != 2 || r.s.Stats().AcceptNoMem != 1 || len(out) != 1 || out[0].tcp.Flags()&wire.TCPFlagRST == 0 ||
+		out[0].tcp.DstPort() != 40002 {
+		t.Fatalf("accepted %d, AcceptNoMem %d, sent %v", len(r.app.order), r.s.Stats().AcceptNoMem, out)
+	}
+	if res := r.s.Resources(); res.Flows != 2 || res.Conns != 2 {
+		t.Fatalf("%+v", res)
+	}
+}
