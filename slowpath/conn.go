@@ -21,7 +21,8 @@ func (sp *slow) request(c *svcCtx, m *appif.Ctl) {
 		} else {
 			sp.lstGen++
 			h = appif.MakeHandle(uint32(m.LocalPort), sp.lstGen)
-			sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c, backlog: max(int(m.Backlog), 1)}
+			sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c,
+				backlog: min(max(int(m.Backlog), 1), maxBacklog)}
 			sp.holdPort(m.LocalPort)
 		}
 		sp.post(c, appif.Ctl{Type: appif.MsgListenOpened, Cookie: m.Cookie, Handle: h, Status: st, LocalPort: m.LocalPort})
@@ -74,15 +75,14 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		fail(syscall.ENETUNREACH)
 		return
 	}
-	port, ok := sp.getPort()
-	if !ok {
+	k := fastpath.FlowKey{LocalIP: sp.s.ip, RemoteIP: dst, RemotePort: m.RemotePort}
+	if !sp.getPort(&k) {
 		fail(syscall.EADDRNOTAVAIL)
 		return
 	}
-	x := &conn{key: fastpath.FlowKey{LocalIP: sp.s.ip, RemoteIP: dst, LocalPort: port, RemotePort: m.RemotePort},
-		state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true}
+	x := &conn{key: k, state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true}
 	if e := sp.allocFlow(x); e != 0 {
-		sp.putPort(port)
+		sp.releasePort(k)
 		fail(e)
 		return
 	}
@@ -122,9 +122,18 @@ func (sp *slow) synRTO(x *conn) uint64 {
 	return uint64(sp.s.cfg.SynRTO) << min(x.retries, 20)
 }
 
+// synAckRetries is how often a SYN-ACK is retransmitted before the
+// half-open record is dropped (Linux tcp_synack_retries default; with a
+// 1 s first RTO it lives 63 s, and the backlog bounds how many there are).
+const synAckRetries = 5
+
 func (sp *slow) handshakeTimeout(x *conn, now uint64) {
-	if x.retries >= sp.s.cfg.SynRetries {
-		x.deadline = 0
+	limit := sp.s.cfg.SynRetries
+	if x.state == stSynRcvd {
+		limit = synAckRetries
+	}
+	if x.retries >= limit {
+		sp.setDeadline(x, 0)
 		if x.state == stSynSent {
 			sp.fail(x, syscall.ETIMEDOUT)
 		} else {
@@ -143,7 +152,7 @@ func (sp *slow) handshakeTimeout(x *conn, now uint64) {
 // synOptions fills the options of our SYN or SYN-ACK.
 func (sp *slow) synOptions(x *conn, o *wire.TCPOptions, synAck bool, peerTS uint32) {
 	cfg := &sp.s.cfg
-	*o = wire.TCPOptions{Present: wire.OptMSS, MSS: uint16(sp.s.port.Info().MTU - 40)}
+	*o = wire.TCPOptions{Present: wire.OptMSS, MSS: sp.mss}
 	if !cfg.NoSACK && (!synAck || x.sack) {
 		o.Present |= wire.OptSACKPermitted
 	}
@@ -167,8 +176,7 @@ func (sp *slow) sendSyn(x *conn) {
 		fl |= wire.TCPFlagECE | wire.TCPFlagCWR
 	}
 	sp.sendSeg(x.rmac, x.key, x.iss, 0, fl, sp.synWindow(), &o, 0)
-	x.deadline = sp.now() + sp.synRTO(x)
-	sp.armTimer(x.deadline)
+	sp.setDeadline(x, sp.now()+sp.synRTO(x))
 }
 
 func (sp *slow) sendSynAck(x *conn) {
@@ -180,8 +188,7 @@ func (sp *slow) sendSynAck(x *conn) {
 	}
 	sp.sendSeg(x.rmac, x.key, x.iss, x.irs.Add(1), fl, sp.synWindow(), &o, 0)
 	sp.st.synAcksOut.Add(1)
-	x.deadline = sp.now() + sp.synRTO(x)
-	sp.armTimer(x.deadline)
+	sp.setDeadline(x, sp.now()+sp.synRTO(x))
 }
 
 // sendSeg builds and sends a TCP segment without payload.
@@ -237,24 +244,48 @@ func (sp *slow) tcpIn(smac wire.MAC, frame []byte, ip wire.IPv4) {
 		}
 		return
 	}
+	var iss tcp.Seq // 0: from the clock
 	if t := sp.tw[k]; t != nil {
-		// TIME_WAIT: re-acknowledge (a retransmitted FIN), ignore RSTs.
-		if fl&wire.TCPFlagRST == 0 {
-			sp.sendSeg(smac, k, t.sndNxt, t.rcvNxt, wire.TCPFlagACK, 0, nil, 0)
+		var reopen bool
+		if iss, reopen = sp.timeWaitIn(t, smac, seq, fl, &o); !reopen {
+			return
 		}
-		return
 	}
 	if fl&wire.TCPFlagRST != 0 {
 		return
 	}
-	if fl&(wire.TCPFlagSYN|wire.TCPFlagACK) == wire.TCPFlagSYN {
+	l := sp.listeners[k.LocalPort]
+	switch fl & (wire.TCPFlagSYN | wire.TCPFlagACK) {
+	case wire.TCPFlagSYN:
 		sp.st.synsIn.Add(1)
-		if l := sp.listeners[k.LocalPort]; l != nil {
-			sp.passive(l, smac, k, seq, fl, &o)
+		if l != nil {
+			sp.passive(l, smac, k, seq, fl, &o, iss)
+			return
+		}
+	case wire.TCPFlagACK:
+		if l != nil && sp.cookieAck(l, smac, k, frame, seg, &o) {
 			return
 		}
 	}
 	sp.replyRst(smac, k, seg, seq, ack, fl)
+}
+
+// timeWaitIn handles a segment for a 4-tuple in TIME_WAIT. A SYN to a
+// listener that RFC 6191 accepts ends TIME_WAIT and opens a new connection
+// with the ISS returned; anything else is re-acknowledged (a retransmitted
+// FIN, an old duplicate), except RSTs, which are ignored (RFC 1337).
+func (sp *slow) timeWaitIn(t *twEntry, smac wire.MAC, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions) (tcp.Seq, bool) {
+	if fl&(wire.TCPFlagSYN|wire.TCPFlagACK|wire.TCPFlagRST) == wire.TCPFlagSYN &&
+		sp.listeners[t.key.LocalPort] != nil && t.synReplaces(seq, o) {
+		iss := sp.twISS(t)
+		sp.dropTimeWait(t)
+		sp.st.twReplaced.Add(1)
+		return iss, true
+	}
+	if fl&wire.TCPFlagRST == 0 {
+		sp.sendSeg(smac, t.key, t.sndNxt, t.rcvNxt, wire.TCPFlagACK, 0, nil, 0)
+	}
+	return 0, false
 }
 
 // replyRst answers a segment for no connection (RFC 9293 3.10.7.1).
@@ -296,7 +327,7 @@ func (sp *slow) synSentIn(x *conn, seg wire.TCP, o *wire.TCPOptions, seq, ack tc
 	x.ecn = !cfg.NoECN && fl&wire.TCPFlagECE != 0 && fl&wire.TCPFlagCWR == 0
 	x.peerWnd = uint32(seg.Window())
 	rtt := sp.handshakeRTT(x, o)
-	x.deadline = 0
+	sp.setDeadline(x, 0)
 	// Install before telling the app, so its first command finds the flow;
 	// an event that overtakes the message is held by the client.
 	if !sp.install(x, rtt) {
@@ -329,9 +360,9 @@ func (sp *slow) handshakeRTT(x *conn, o *wire.TCPOptions) uint32 {
 // negotiate records the options both sides agreed on from the peer's SYN
 // or SYN-ACK.
 func (x *conn) negotiate(o *wire.TCPOptions, cfg *Config) {
-	x.peerMSS = 536
-	if o.Has(wire.OptMSS) && o.MSS > 0 {
-		x.peerMSS = o.MSS
+	x.peerMSS = defaultMSS
+	if o.Has(wire.OptMSS) && o.MSS > 0 { // Linux too ignores an MSS of 0
+		x.peerMSS = max(o.MSS, tcpMinMSS)
 	}
 	x.sack = !cfg.NoSACK && o.Has(wire.OptSACKPermitted)
 	x.ts = !cfg.NoTimestamps && o.Has(wire.OptTimestamps)
@@ -351,16 +382,23 @@ func (sp *slow) openedMsg(x *conn, typ uint8) appif.Ctl {
 		RxOff: x.rxOff, TxOff: x.txOff, RxSize: sp.s.cfg.RxBuf, TxSize: sp.s.cfg.TxBuf}
 }
 
+// flowMSS is the payload per segment of x: the smaller of the two MSS
+// values less the timestamp option. Both are at least tcpMinMSS, so it is
+// at least tcpMinMSS-tsOptionLen and fits our frames.
+func (sp *slow) flowMSS(x *conn) uint16 {
+	mss := min(x.peerMSS, sp.mss)
+	if x.ts {
+		mss -= tsOptionLen
+	}
+	return mss
+}
+
 // install hands an established connection to the fast path.
 func (sp *slow) install(x *conn, rtt uint32) bool {
 	cfg := &sp.s.cfg
-	mss := min(x.peerMSS, uint16(sp.s.port.Info().MTU-40))
-	if x.ts {
-		mss -= 12
-	}
 	p := fastpath.FlowParams{Key: x.key, RemoteMAC: x.rmac, Ctx: x.ctx.idx, Handle: x.handle,
 		ISS: x.iss, IRS: x.irs, PeerWindow: x.peerWnd, SndShift: x.sndShift, RcvShift: x.rcvShift,
-		MSS: mss, SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
+		MSS: sp.flowMSS(x), SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
 		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow())}
 	if err := sp.s.sh.Flows.Install(x.id, &p); err != nil {
 		return false // cannot happen: the table is sized for MaxFlows
@@ -379,21 +417,27 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 	return true
 }
 
-func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions) {
+// passive answers a SYN to listener l. Up to the listener's backlog it
+// keeps a small SYN_RCVD record (no flow id, no rings: those wait for the
+// final ACK, RFC 4987 3.6); beyond it, it answers with a SYN cookie and
+// keeps nothing (cookie.go), so a SYN flood costs neither memory nor
+// flows and legitimate clients still get in.
+func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.Seq, fl wire.TCPFlags, o *wire.TCPOptions, iss tcp.Seq) {
 	if l.pending >= l.backlog {
 		sp.st.backlogOverflow.Add(1)
+		l.lastOverflow = sp.now()
+		sp.sendCookie(smac, k, seq, fl, o)
 		return
 	}
 	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, lst: l, irs: seq, rmac: smac}
-	if sp.allocFlow(x) != 0 {
-		sp.st.backlogOverflow.Add(1)
-		return
-	}
 	l.pending++
 	cfg := &sp.s.cfg
 	x.negotiate(o, cfg)
 	x.ecn = !cfg.NoECN && fl&(wire.TCPFlagECE|wire.TCPFlagCWR) == wire.TCPFlagECE|wire.TCPFlagCWR
-	x.iss = sp.isn(k)
+	x.iss = iss
+	if iss == 0 {
+		x.iss = sp.isn(k)
+	}
 	x.synTime = sp.now()
 	sp.conns[k] = x
 	sp.res.conns.Add(1)
@@ -418,12 +462,25 @@ func (sp *slow) synRcvdIn(x *conn, frame []byte, seg wire.TCP, o *wire.TCPOption
 		sp.replyRst(x.rmac, x.key, seg, seq, ack, fl)
 		return
 	}
+	if sp.allocFlow(x) != 0 {
+		sp.st.acceptNoMem.Add(1)
+		sp.rstConn(x)
+		sp.free(x, false)
+		return
+	}
 	rtt := sp.handshakeRTT(x, o)
 	x.peerWnd = tcp.DecodeWindow(seg.Window(), x.sndShift)
-	x.deadline = 0
+	sp.setDeadline(x, 0)
 	l := x.lst
 	l.pending--
 	x.lst = nil
+	sp.accept(x, l, frame, seg, fl, rtt)
+}
+
+// accept installs x, whose handshake with listener l just completed and
+// which holds a flow id and rings, and tells the application; data or a
+// FIN that came with the final ACK goes to the core.
+func (sp *slow) accept(x *conn, l *listener, frame []byte, seg wire.TCP, fl wire.TCPFlags, rtt uint32) {
 	if !sp.install(x, rtt) {
 		sp.rstConn(x)
 		sp.free(x, false)
@@ -455,10 +512,7 @@ func (sp *slow) gone(m *fastpath.CtlMsg) {
 			sp.sendSeg(x.rmac, x.key, tcp.Seq(m.SndNxt), tcp.Seq(m.RcvNxt), wire.TCPFlagRST|wire.TCPFlagACK, 0, nil, 0)
 		}
 		if graceful && m.Flags&fastpath.GoneActiveClose != 0 {
-			sp.tw[x.key] = &twEntry{sndNxt: tcp.Seq(m.SndNxt), rcvNxt: tcp.Seq(m.RcvNxt), rmac: x.rmac,
-				expires: sp.now() + 2*uint64(sp.s.cfg.MSL), ownPort: x.ownPort}
-			sp.res.timeWait.Add(1)
-			sp.armTimer(sp.now() + 2*uint64(sp.s.cfg.MSL))
+			sp.enterTimeWait(x, m)
 			sp.free(x, true)
 			return
 		}

@@ -9,6 +9,7 @@ import (
 
 	"gotas/appif"
 	"gotas/fastpath"
+	"gotas/nic"
 	"gotas/shm"
 	"gotas/tcp"
 	"gotas/wire"
@@ -54,26 +55,27 @@ type listener struct {
 	handle           appif.Handle
 	port             uint16
 	ctx              *svcCtx
-	backlog, pending int
+	backlog, pending int    // half-open records: the bound, and how many
+	lastOverflow     uint64 // when a SYN last got a cookie (ns); 0: never
 }
 
-type twEntry struct {
-	sndNxt, rcvNxt tcp.Seq
-	rmac           wire.MAC
-	expires        uint64
-	ownPort        bool
-}
+// maxBacklog caps a listener's backlog (Linux net.core.somaxconn default
+// since 5.4).
+const maxBacklog = 4096
 
 type resCounters struct {
 	flows, ports, timeWait, conns atomic.Int64
 }
 
 type slowCounters struct {
-	punted                                         [8]atomic.Uint64
-	synsIn, synAcksOut, backlogOverflow, rstsSent  atomic.Uint64
-	refused, timedOut, resets, reinjected          atomic.Uint64
-	badChecksum, noRoute                           atomic.Uint64
-	established, withTS, withSACK, withWS, withECN atomic.Uint64
+	punted                                          [8]atomic.Uint64
+	synsIn, synAcksOut, backlogOverflow, rstsSent   atomic.Uint64
+	refused, timedOut, resets, reinjected           atomic.Uint64
+	ktxDropped, pmtuAccepted, pmtuIgnored           atomic.Uint64
+	twOverflow, twReplaced                          atomic.Uint64
+	acceptNoMem, cookiesSent, cookiesOK, cookiesBad atomic.Uint64
+	badChecksum, noRoute                            atomic.Uint64
+	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
 
 // slow is the slow path's state; only the slow-path goroutine touches it.
@@ -90,31 +92,64 @@ type slow struct {
 	listeners map[uint16]*listener
 	lstGen    uint32
 	ports     map[uint16]int
-	portHint  uint16
+	tuples    map[fastpath.FlowKey]struct{} // 4-tuples of our ephemeral ports
+	portKey   [2]uint64                     // keys sipHash128 for port offsets
+	portNext  uint32                        // RFC 6056 algorithm 3's counter
+	cookieKey [2]uint64                     // keys sipHash128 for SYN cookies
 	tw        map[fastpath.FlowKey]*twEntry
+	twq       []*twEntry // TIME_WAIT entries in order of expiry, from twHead
+	twHead    int
+	hs        map[*conn]struct{} // conns with a handshake deadline
 	ctxs      []*svcCtx
 	nextTimer uint64
 	secret    [32]byte
 	hostTx    *fastpath.TxBatch
-	frame     [nic_MaxFrame]byte
+	frame     [nic.MaxFrame]byte
 	res       resCounters
 	st        slowCounters
 	partial   bool
+	mss       uint16 // what we advertise (linkMSS)
+	// ktxOut holds, per core, control messages its KTX queue had no room
+	// for: a lost KtxRemove would leak the flow, its rings and its port.
+	ktxOut []shm.Backlog[fastpath.CtlMsg, *fastpath.CtlMsg]
+
+	onKtx func(m *fastpath.CtlMsg) // tests: sees every message for a core
 }
 
-const nic_MaxFrame = 1518
-
+// Segment sizes.
 const (
-	ephemeralLo = 32768
-	ephemeralHi = 60999
+	// tcpMinMSS is the smallest peer MSS we accept; a smaller one is raised
+	// to it (Linux TCP_MIN_MSS, include/net/tcp.h), so that the payload
+	// left after options can never be zero or wrap.
+	tcpMinMSS = 88
+	// defaultMSS is assumed when a SYN carries no MSS option (RFC 9293
+	// 3.7.1).
+	defaultMSS   = 536
+	ipTCPHeaders = wire.IPv4MinHeaderLen + wire.TCPMinHeaderLen
+	tsOptionLen  = 12 // the timestamp option with its two NOPs (RFC 7323 appendix A)
+	vlanTagLen   = 4
 )
+
+// linkMSS is the MSS we advertise: from the interface MTU, but never more
+// than the back-end's frames carry (nic.MaxFrame holds an Ethernet header,
+// one VLAN tag and 1500 bytes), so a jumbo MTU cannot make the peer send
+// segments we cannot receive.
+func linkMSS(mtu int) uint16 {
+	frameMTU := nic.MaxFrame - wire.EthernetHeaderLen - vlanTagLen
+	if mtu <= 0 || mtu > frameMTU {
+		mtu = frameMTU
+	}
+	return uint16(max(mtu-ipTCPHeaders, tcpMinMSS))
+}
 
 func newSlow(s *Stack) *slow {
 	sp := &slow{s: s, host: NewHost(s.mac, s.ip),
-		arp:   arpCache{m: map[wire.Addr4]*arpEntry{}, ttl: defaultARPTTL, retry: uint64(s.cfg.ARPRetry), retries: s.cfg.ARPRetries},
+		arp:   newARPCache(uint64(s.cfg.ARPRetry), s.cfg.ARPRetries),
 		conns: map[fastpath.FlowKey]*conn{}, byID: make([]*conn, s.cfg.MaxFlows), gens: make([]uint32, s.cfg.MaxFlows),
 		listeners: map[uint16]*listener{}, ports: map[uint16]int{}, tw: map[fastpath.FlowKey]*twEntry{},
-		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum}
+		hs:     map[*conn]struct{}{},
+		secret: randomKey(), hostTx: fastpath.NewTxBatch(4), partial: s.port.Info().PartialRxCsum,
+		mss: linkMSS(s.port.Info().MTU), ktxOut: make([]shm.Backlog[fastpath.CtlMsg, *fastpath.CtlMsg], len(s.ktx))}
 	for i := range s.cfg.MaxFlows {
 		sp.freeIDs = append(sp.freeIDs, uint32(i))
 	}
@@ -122,9 +157,9 @@ func newSlow(s *Stack) *slow {
 		sp.routes = *s.cfg.Routes
 	}
 	sp.routes.Add(s.cfg.Prefix.Masked(), netip.Addr{})
-	var h [2]byte
-	copy(h[:], sp.secret[30:])
-	sp.portHint = ephemeralLo + binary.LittleEndian.Uint16(h[:])%(ephemeralHi-ephemeralLo)
+	sp.portKey = [2]uint64{binary.LittleEndian.Uint64(sp.secret[:]), binary.LittleEndian.Uint64(sp.secret[8:])}
+	sp.tuples = map[fastpath.FlowKey]struct{}{}
+	sp.cookieKey = [2]uint64{binary.LittleEndian.Uint64(sp.secret[16:]), binary.LittleEndian.Uint64(sp.secret[24:])}
 	return sp
 }
 
@@ -137,7 +172,11 @@ func (sp *slow) stats() StackStats {
 		RstsSent: st.rstsSent.Load(), Refused: st.refused.Load(), TimedOut: st.timedOut.Load(),
 		Resets: st.resets.Load(), Reinjected: st.reinjected.Load(), BadChecksum: st.badChecksum.Load(),
 		NoRoute: st.noRoute.Load(), Established: st.established.Load(), WithTS: st.withTS.Load(),
-		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load()}
+		WithSACK: st.withSACK.Load(), WithWS: st.withWS.Load(), WithECN: st.withECN.Load(),
+		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
+		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
+		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
+		CookiesBad: st.cookiesBad.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -152,7 +191,7 @@ func (sp *slow) staticARP(ip wire.Addr4, mac wire.MAC) {
 
 // poll runs one slow-path iteration.
 func (sp *slow) poll() bool {
-	worked := false
+	worked := sp.flushKtx()
 	if sp.s.hasNew.Load() {
 		sp.adopt()
 		worked = true
@@ -184,6 +223,11 @@ func (sp *slow) poll() bool {
 }
 
 func (sp *slow) prepareSleep() bool {
+	for i := range sp.ktxOut {
+		if sp.ktxOut[i].Len() > 0 {
+			return false // the core drains its queue every iteration: retry soon
+		}
+	}
 	for _, q := range sp.s.krx {
 		if ok, _ := q.ArmSleep(); !ok {
 			sp.woke()
@@ -227,12 +271,26 @@ func (sp *slow) adopt() {
 	}
 }
 
-// toCore queues a message (and frame) for core i; false if its queue is
-// full (the message is dropped: frames are retransmitted by TCP, and
-// control messages are never sent in bursts larger than the queue).
+// toCore queues a message (and frame) for core i. Control messages (no
+// frame) are never lost: when the queue is full they wait in ktxOut, in
+// order. A frame is dropped (and counted) when the queue is full or
+// control messages are waiting, so it never overtakes one; TCP
+// retransmits. It reports whether the message is on its way.
 func (sp *slow) toCore(i int, m fastpath.CtlMsg, frame []byte) bool {
+	if sp.onKtx != nil {
+		sp.onKtx(&m)
+	}
+	if frame == nil {
+		sp.ktxOut[i].Send(sp.s.ktx[i], m)
+		return true
+	}
 	q := sp.s.ktx[i]
+	if sp.ktxOut[i].Len() > 0 {
+		sp.st.ktxDropped.Add(1)
+		return false
+	}
 	if n, _ := q.Reserve(1); n == 0 {
+		sp.st.ktxDropped.Add(1)
 		return false
 	}
 	s := q.Slot(0)
@@ -240,6 +298,19 @@ func (sp *slow) toCore(i int, m fastpath.CtlMsg, frame []byte) bool {
 	m.Put(s)
 	q.Commit(1)
 	return true
+}
+
+// flushKtx moves waiting control messages into the cores' queues; true if
+// any moved.
+func (sp *slow) flushKtx() bool {
+	moved := false
+	for i := range sp.ktxOut {
+		if n := sp.ktxOut[i].Len(); n > 0 {
+			sp.ktxOut[i].Flush(sp.s.ktx[i])
+			moved = moved || sp.ktxOut[i].Len() < n
+		}
+	}
+	return moved
 }
 
 func (sp *slow) send(frame []byte) { sp.toCore(0, fastpath.CtlMsg{Type: fastpath.KtxSend}, frame) }
@@ -270,14 +341,16 @@ func (sp *slow) frameIn(frame, _ []byte) {
 		return
 	}
 	if et == wire.EtherTypeARP {
-		if arp, err := wire.ParseARP(frame[hl:]); err == nil && arp.TargetIP() == sp.s.ip {
-			sp.arp.learn(arp.SenderIP(), arp.SenderMAC(), sp.now())
-		}
+		sp.arpIn(frame[hl:])
 	}
 	if et == wire.EtherTypeIPv4 {
-		if ip, err := wire.ParseIPv4(frame[hl:]); err == nil && ip.Protocol() == wire.IPProtoTCP &&
-			ip.Dst() == sp.s.ip && !ip.IsFragment() {
+		ip, err := wire.ParseIPv4(frame[hl:])
+		ours := err == nil && ip.Dst() == sp.s.ip && !ip.IsFragment()
+		if ours && ip.Protocol() == wire.IPProtoTCP {
 			sp.tcpIn(wire.Ethernet(frame).Src(), frame, ip)
+			return
+		}
+		if ours && ip.Protocol() == wire.IPProtoICMP && ip.ChecksumValid() && sp.icmpIn(ip) {
 			return
 		}
 	}
@@ -285,6 +358,24 @@ func (sp *slow) frameIn(frame, _ []byte) {
 	sp.host.HandleFrame(frame, sp.hostTx)
 	for _, f := range sp.hostTx.Frames() {
 		sp.send(f)
+	}
+}
+
+// arpIn learns from an ARP request or reply for our address whose sender
+// is a plausible unicast neighbour (not an RFC 5227 probe from 0.0.0.0,
+// not claiming our address).
+func (sp *slow) arpIn(b []byte) {
+	arp, err := wire.ParseARP(b)
+	if err != nil || arp.TargetIP() != sp.s.ip {
+		return
+	}
+	op, sip, smac := arp.Op(), arp.SenderIP(), arp.SenderMAC()
+	if op != wire.ARPRequest && op != wire.ARPReply || sip == (wire.Addr4{}) || sip == sp.s.ip ||
+		smac.IsMulticast() || smac == (wire.MAC{}) {
+		return
+	}
+	if exp := sp.arp.learn(sip, smac, sp.now(), op == wire.ARPRequest); exp != 0 {
+		sp.armTimer(exp)
 	}
 }
 
@@ -356,40 +447,10 @@ func (sp *slow) free(c *conn, keepPort bool) {
 		sp.res.flows.Add(-1)
 	}
 	if c.ownPort && !keepPort {
-		sp.putPort(c.key.LocalPort)
+		sp.releasePort(c.key)
 	}
-	c.deadline = 0
+	sp.setDeadline(c, 0)
 	c.state = 0
-}
-
-func (sp *slow) getPort() (uint16, bool) {
-	n := ephemeralHi - ephemeralLo + 1
-	for range n {
-		p := sp.portHint
-		sp.portHint++
-		if sp.portHint > ephemeralHi {
-			sp.portHint = ephemeralLo
-		}
-		if sp.ports[p] == 0 {
-			sp.ports[p] = 1
-			sp.res.ports.Add(1)
-			return p, true
-		}
-	}
-	return 0, false
-}
-
-func (sp *slow) holdPort(p uint16) {
-	if sp.ports[p]++; sp.ports[p] == 1 {
-		sp.res.ports.Add(1)
-	}
-}
-
-func (sp *slow) putPort(p uint16) {
-	if sp.ports[p]--; sp.ports[p] <= 0 {
-		delete(sp.ports, p)
-		sp.res.ports.Add(-1)
-	}
 }
 
 func (sp *slow) armTimer(at uint64) {
@@ -398,33 +459,33 @@ func (sp *slow) armTimer(at uint64) {
 	}
 }
 
-// timers retransmits handshakes, expires TIME_WAIT and drives ARP.
+// setDeadline sets (0: clears) x's handshake retransmission time and
+// keeps sp.hs, the conns timers must look at, in step.
+func (sp *slow) setDeadline(x *conn, at uint64) {
+	x.deadline = at
+	if at == 0 {
+		delete(sp.hs, x)
+		return
+	}
+	sp.hs[x] = struct{}{}
+	sp.armTimer(at)
+}
+
+// timers retransmits handshakes, expires TIME_WAIT and drives ARP. Its
+// cost is bounded by what is due: handshaking conns (at most the
+// listeners' backlogs plus active opens), expiring TIME_WAIT entries, and
+// ARP entries only when one is due.
 func (sp *slow) timers(now uint64) {
 	next := sp.arp.tick(now, sp.arpRequest)
-	for _, c := range sp.conns {
-		if c.deadline == 0 {
-			continue
+	for c := range sp.hs {
+		if now >= c.deadline {
+			sp.handshakeTimeout(c, now)
 		}
-		if now < c.deadline {
-			next = minNZ(next, c.deadline)
-			continue
-		}
-		sp.handshakeTimeout(c, now)
 		if c.deadline != 0 {
 			next = minNZ(next, c.deadline)
 		}
 	}
-	for k, t := range sp.tw {
-		if now >= t.expires {
-			delete(sp.tw, k)
-			sp.res.timeWait.Add(-1)
-			if t.ownPort {
-				sp.putPort(k.LocalPort)
-			}
-			continue
-		}
-		next = minNZ(next, t.expires)
-	}
+	next = minNZ(next, sp.expireTimeWait(now, -1))
 	sp.nextTimer = next
 }
 

@@ -37,6 +37,10 @@ type Config struct {
 	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2*MSL
 	// (default 30 s; tests use milliseconds).
 	MSL time.Duration
+	// MaxTimeWait bounds connections in TIME_WAIT (default 2*MaxFlows;
+	// Linux's tcp_max_tw_buckets plays this part); at the bound the
+	// oldest entry is dropped early.
+	MaxTimeWait int
 	// SynRTO is the first SYN / SYN-ACK retransmission timeout (default
 	// 1 s, doubling); SynRetries how many retransmissions before a
 	// connect fails with ETIMEDOUT (default 5).
@@ -69,6 +73,25 @@ type StackStats struct {
 	SynsIn, SynAcksOut, BacklogOverflow, RstsSent uint64
 	Refused, TimedOut, Resets, Reinjected         uint64
 	BadChecksum, NoRoute, ARPRequests             uint64
+	// KtxDropped counts frames not handed to a core because its queue was
+	// full (control messages wait instead).
+	KtxDropped uint64
+	// ARPRefused counts neighbours not cached, or resolutions failed at
+	// once, because the ARP cache or its pending resolutions were full.
+	ARPRefused uint64
+	// PMTUAccepted counts ICMP "fragmentation needed" messages passed to
+	// a core (KtxPMTU); PMTUIgnored those that failed the checks.
+	PMTUAccepted, PMTUIgnored uint64
+	// TimeWaitOverflow counts TIME_WAIT entries dropped early because
+	// MaxTimeWait were held; TimeWaitReplaced those a new SYN reopened
+	// (RFC 6191).
+	TimeWaitOverflow, TimeWaitReplaced uint64
+	// AcceptNoMem counts handshakes reset at the final ACK because no flow
+	// id or ring memory was left. CookiesSent counts SYN cookies sent
+	// (the SYN found the backlog full); CookiesOK the ACKs that
+	// validated one and opened a connection, CookiesBad those that did
+	// not (answered with a RST).
+	AcceptNoMem, CookiesSent, CookiesOK, CookiesBad uint64
 	// Established counts connections handed to the fast path, and how many
 	// of them negotiated each option.
 	Established, WithTS, WithSACK, WithWS, WithECN uint64
@@ -121,6 +144,9 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	}
 	if cfg.MaxFlows == 0 {
 		cfg.MaxFlows = 1024
+	}
+	if cfg.MaxTimeWait <= 0 {
+		cfg.MaxTimeWait = 2 * cfg.MaxFlows
 	}
 	if cfg.RegionSize == 0 {
 		cfg.RegionSize = 256 << 20
