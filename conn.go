@@ -54,11 +54,17 @@ func (l *Listener) fail(err error) {
 // Close stops listening; connections already accepted stay open, those
 // still in the backlog are closed.
 func (l *Listener) Close() error {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	l.closeLocked()
+	return nil
+}
+
+// closeLocked is Close with s.mu held.
+func (l *Listener) closeLocked() {
 	s := l.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if l.err != nil {
-		return nil
+		return
 	}
 	l.fail(net.ErrClosed)
 	delete(s.listeners, l.h)
@@ -66,10 +72,7 @@ func (l *Listener) Close() error {
 		c.closeLocked()
 	}
 	l.backlog = nil
-	if !s.closed {
-		s.ctx.ListenClose(l.h)
-	}
-	return nil
+	s.closeHandle(l.h, true)
 }
 
 // Addr is the listening address.
@@ -85,7 +88,9 @@ type Conn struct {
 	readMu, writeMu sync.Mutex // one reader and one writer at a time
 
 	// Guarded by s.mu.
-	rx            [][]byte // received bytes not yet read: views into the RX ring
+	rx            [][]byte // rx[rxHead:]: received bytes not yet read, views into the RX ring
+	rxHead        int
+	gone          bool // released to the stack: rx holds private copies, the ring is not ours
 	rxEOF         bool
 	txFinAcked    bool
 	err           error // set once the connection is dead
@@ -138,6 +143,9 @@ func wait(ch chan struct{}, deadline time.Time) error {
 	}
 }
 
+// unread reports whether received bytes wait to be read; s.mu is held.
+func (c *Conn) unread() bool { return c.rxHead < len(c.rx) }
+
 // Read reads received bytes, blocking until some arrive, the peer closes
 // its side (io.EOF), the connection fails, or the read deadline passes.
 func (c *Conn) Read(p []byte) (int, error) {
@@ -153,21 +161,31 @@ func (c *Conn) Read(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, c.opErr("read", net.ErrClosed)
 		}
-		if len(c.rx) > 0 {
+		if c.unread() {
 			n := 0
-			for n < len(p) && len(c.rx) > 0 {
-				k := copy(p[n:], c.rx[0])
+			for n < len(p) && c.unread() {
+				d := c.rx[c.rxHead]
+				k := copy(p[n:], d)
 				n += k
-				if k == len(c.rx[0]) {
-					c.rx = c.rx[1:]
+				if k == len(d) {
+					c.rx[c.rxHead] = nil
+					c.rxHead++
 				} else {
-					c.rx[0] = c.rx[0][k:]
+					c.rx[c.rxHead] = d[k:]
 				}
 			}
-			if len(c.rx) == 0 {
-				c.rx = c.rx[:0:0] // let the backing array go back to the start
+			switch {
+			case !c.unread(): // reuse the array from its start
+				c.rx, c.rxHead = c.rx[:0], 0
+			case c.rxHead >= 32: // a reader that never drains: move the rest down
+				k := copy(c.rx, c.rx[c.rxHead:])
+				clear(c.rx[k:])
+				c.rx, c.rxHead = c.rx[:k], 0
 			}
-			err := s.ctx.RxDone(c.h, n)
+			var err error
+			if !c.gone { // after release the bytes are copies: nothing to return
+				err = s.ctx.RxDone(c.h, n)
+			}
 			s.mu.Unlock()
 			if err != nil {
 				return n, c.opErr("read", err)
@@ -269,9 +287,9 @@ const lingerTimeout = 60 * time.Second
 // closeLocked closes the application's side; s.mu is held.
 func (c *Conn) closeLocked() {
 	s := c.s
-	unread := len(c.rx) > 0
+	unread := c.unread()
 	c.closed = true
-	c.rx = nil
+	c.rx, c.rxHead = nil, 0
 	notify(c.rxReady)
 	notify(c.txReady)
 	if _, ok := s.conns[c.h]; !ok || s.closed {
@@ -311,10 +329,29 @@ func (c *Conn) finished() bool {
 }
 
 // release gives the connection back to the stack: gracefully if both FINs
-// were exchanged, with a RST otherwise; s.mu is held.
+// were exchanged, with a RST otherwise; s.mu is held. The stack frees the
+// rings on Close and gives them to the next connection, so unread bytes
+// are first copied out of the RX ring: from here on the Conn never
+// touches the ring again.
 func (c *Conn) release() {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	if c.unread() {
+		n := 0
+		for _, d := range c.rx[c.rxHead:] {
+			n += len(d)
+		}
+		buf := make([]byte, 0, n)
+		for _, d := range c.rx[c.rxHead:] {
+			buf = append(buf, d...)
+		}
+		clear(c.rx)
+		c.rx, c.rxHead = append(c.rx[:0], buf), 0
+	}
 	delete(c.s.conns, c.h)
-	c.s.ctx.Close(c.h)
+	c.s.closeHandle(c.h, false)
 }
 
 // LocalAddr is the local address.
