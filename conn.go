@@ -100,6 +100,10 @@ type Conn struct {
 	writeDeadline time.Time
 
 	rxReady, txReady chan struct{}
+
+	// Deadline timers, made on first use and reused (under readMu and
+	// writeMu), so that a Read or Write with a deadline does not allocate.
+	rdTimer, wrTimer *time.Timer
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -123,8 +127,9 @@ func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(c.local), Addr: tcpAddr(c.remote), Err: err}
 }
 
-// wait blocks until ch is signalled or the deadline passes.
-func wait(ch chan struct{}, deadline time.Time) error {
+// wait blocks until ch is signalled or the deadline passes; *t is the
+// caller's timer, made on first use.
+func wait(ch chan struct{}, deadline time.Time, t **time.Timer) error {
 	if deadline.IsZero() {
 		<-ch
 		return nil
@@ -133,12 +138,16 @@ func wait(ch chan struct{}, deadline time.Time) error {
 	if d <= 0 {
 		return os.ErrDeadlineExceeded
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d) // Go >= 1.23 timers: no stale tick survives Stop or Reset
+	}
 	select {
 	case <-ch:
+		(*t).Stop()
 		return nil
-	case <-t.C:
+	case <-(*t).C:
 		return os.ErrDeadlineExceeded
 	}
 }
@@ -203,7 +212,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		deadline := c.readDeadline
 		s.mu.Unlock()
-		if err := wait(c.rxReady, deadline); err != nil {
+		if err := wait(c.rxReady, deadline, &c.rdTimer); err != nil {
 			return 0, c.opErr("read", err)
 		}
 	}
@@ -242,7 +251,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if n > 0 {
 			continue
 		}
-		if err := wait(c.txReady, deadline); err != nil {
+		if err := wait(c.txReady, deadline, &c.wrTimer); err != nil {
 			return written, c.opErr("write", err)
 		}
 	}
