@@ -394,6 +394,21 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetNoDelay exists for compatibility with *net.TCPConn: gotas never
-// delays small segments (there is no Nagle algorithm).
-func (c *Conn) SetNoDelay(bool) error { return nil }
+// SetNoDelay controls Nagle's algorithm, as on *net.TCPConn: true (the
+// default) sends small segments at once; false asks the fast path to hold
+// a small segment while earlier data is unacknowledged (appif.CmdNagle).
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed {
+		return c.opErr("set", net.ErrClosed)
+	}
+	if c.gone || s.closed {
+		return nil
+	}
+	if err := s.ctx.SetNagle(c.h, !noDelay); err != nil {
+		return c.opErr("set", err)
+	}
+	return nil
+}

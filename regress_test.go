@@ -205,6 +205,47 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// SetNoDelay(false) asks for Nagle (appif.CmdNagle on the flow's
+// commands, tested in appif); the connection keeps working either way,
+// and a closed Conn reports net.ErrClosed as *net.TCPConn does.
+func TestSetNoDelay(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	nc, err := b.Dial("tcp", "10.9.0.1:7103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nc.(*Conn)
+	for _, noDelay := range []bool{false, false, true, false} {
+		if err := c.SetNoDelay(noDelay); err != nil {
+			t.Fatalf("SetNoDelay(%v): %v", noDelay, err)
+		}
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("echo with SetNoDelay(%v): %q, %v", noDelay, buf, err)
+		}
+	}
+	c.Close()
+	if err := c.SetNoDelay(true); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SetNoDelay on a closed Conn: %v", err)
+	}
+}
+
 // Many dials to a server that speaks first, without any hook: every
 // greeting is read (4 of ~130 used to hang).
 func TestManyServerSpeaksFirstDials(t *testing.T) {
