@@ -170,6 +170,15 @@ func (s *Stack) Addr() netip.Addr { return s.addr }
 // counts.
 func (s *Stack) Engine() *slowpath.Stack { return s.st }
 
+// DroppedEvents counts events dropped because they named a connection
+// already released (by this package or in the application context) or
+// because too many waited for their connection to open (appif.MaxStash).
+func (s *Stack) DroppedEvents() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.strayEvents + s.ctx.StaleEvents() + s.ctx.StashDrops()
+}
+
 // Close stops the stack; open connections and listeners fail with
 // net.ErrClosed.
 func (s *Stack) Close() error {
