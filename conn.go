@@ -54,11 +54,17 @@ func (l *Listener) fail(err error) {
 // Close stops listening; connections already accepted stay open, those
 // still in the backlog are closed.
 func (l *Listener) Close() error {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	l.closeLocked()
+	return nil
+}
+
+// closeLocked is Close with s.mu held.
+func (l *Listener) closeLocked() {
 	s := l.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if l.err != nil {
-		return nil
+		return
 	}
 	l.fail(net.ErrClosed)
 	delete(s.listeners, l.h)
@@ -66,10 +72,7 @@ func (l *Listener) Close() error {
 		c.closeLocked()
 	}
 	l.backlog = nil
-	if !s.closed {
-		s.ctx.ListenClose(l.h)
-	}
-	return nil
+	s.closeHandle(l.h, true)
 }
 
 // Addr is the listening address.
@@ -85,7 +88,9 @@ type Conn struct {
 	readMu, writeMu sync.Mutex // one reader and one writer at a time
 
 	// Guarded by s.mu.
-	rx            [][]byte // received bytes not yet read: views into the RX ring
+	rx            [][]byte // rx[rxHead:]: received bytes not yet read, views into the RX ring
+	rxHead        int
+	gone          bool // released to the stack: rx holds private copies, the ring is not ours
 	rxEOF         bool
 	txFinAcked    bool
 	err           error // set once the connection is dead
@@ -95,6 +100,10 @@ type Conn struct {
 	writeDeadline time.Time
 
 	rxReady, txReady chan struct{}
+
+	// Deadline timers, made on first use and reused (under readMu and
+	// writeMu), so that a Read or Write with a deadline does not allocate.
+	rdTimer, wrTimer *time.Timer
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -118,8 +127,9 @@ func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: tcpAddr(c.local), Addr: tcpAddr(c.remote), Err: err}
 }
 
-// wait blocks until ch is signalled or the deadline passes.
-func wait(ch chan struct{}, deadline time.Time) error {
+// wait blocks until ch is signalled or the deadline passes; *t is the
+// caller's timer, made on first use.
+func wait(ch chan struct{}, deadline time.Time, t **time.Timer) error {
 	if deadline.IsZero() {
 		<-ch
 		return nil
@@ -128,15 +138,22 @@ func wait(ch chan struct{}, deadline time.Time) error {
 	if d <= 0 {
 		return os.ErrDeadlineExceeded
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	if *t == nil {
+		*t = time.NewTimer(d)
+	} else {
+		(*t).Reset(d) // Go >= 1.23 timers: no stale tick survives Stop or Reset
+	}
 	select {
 	case <-ch:
+		(*t).Stop()
 		return nil
-	case <-t.C:
+	case <-(*t).C:
 		return os.ErrDeadlineExceeded
 	}
 }
+
+// unread reports whether received bytes wait to be read; s.mu is held.
+func (c *Conn) unread() bool { return c.rxHead < len(c.rx) }
 
 // Read reads received bytes, blocking until some arrive, the peer closes
 // its side (io.EOF), the connection fails, or the read deadline passes.
@@ -153,21 +170,31 @@ func (c *Conn) Read(p []byte) (int, error) {
 			s.mu.Unlock()
 			return 0, c.opErr("read", net.ErrClosed)
 		}
-		if len(c.rx) > 0 {
+		if c.unread() {
 			n := 0
-			for n < len(p) && len(c.rx) > 0 {
-				k := copy(p[n:], c.rx[0])
+			for n < len(p) && c.unread() {
+				d := c.rx[c.rxHead]
+				k := copy(p[n:], d)
 				n += k
-				if k == len(c.rx[0]) {
-					c.rx = c.rx[1:]
+				if k == len(d) {
+					c.rx[c.rxHead] = nil
+					c.rxHead++
 				} else {
-					c.rx[0] = c.rx[0][k:]
+					c.rx[c.rxHead] = d[k:]
 				}
 			}
-			if len(c.rx) == 0 {
-				c.rx = c.rx[:0:0] // let the backing array go back to the start
+			switch {
+			case !c.unread(): // reuse the array from its start
+				c.rx, c.rxHead = c.rx[:0], 0
+			case c.rxHead >= 32: // a reader that never drains: move the rest down
+				k := copy(c.rx, c.rx[c.rxHead:])
+				clear(c.rx[k:])
+				c.rx, c.rxHead = c.rx[:k], 0
 			}
-			err := s.ctx.RxDone(c.h, n)
+			var err error
+			if !c.gone { // after release the bytes are copies: nothing to return
+				err = s.ctx.RxDone(c.h, n)
+			}
 			s.mu.Unlock()
 			if err != nil {
 				return n, c.opErr("read", err)
@@ -185,7 +212,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 		deadline := c.readDeadline
 		s.mu.Unlock()
-		if err := wait(c.rxReady, deadline); err != nil {
+		if err := wait(c.rxReady, deadline, &c.rdTimer); err != nil {
 			return 0, c.opErr("read", err)
 		}
 	}
@@ -224,7 +251,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		if n > 0 {
 			continue
 		}
-		if err := wait(c.txReady, deadline); err != nil {
+		if err := wait(c.txReady, deadline, &c.wrTimer); err != nil {
 			return written, c.opErr("write", err)
 		}
 	}
@@ -269,9 +296,9 @@ const lingerTimeout = 60 * time.Second
 // closeLocked closes the application's side; s.mu is held.
 func (c *Conn) closeLocked() {
 	s := c.s
-	unread := len(c.rx) > 0
+	unread := c.unread()
 	c.closed = true
-	c.rx = nil
+	c.rx, c.rxHead = nil, 0
 	notify(c.rxReady)
 	notify(c.txReady)
 	if _, ok := s.conns[c.h]; !ok || s.closed {
@@ -311,10 +338,29 @@ func (c *Conn) finished() bool {
 }
 
 // release gives the connection back to the stack: gracefully if both FINs
-// were exchanged, with a RST otherwise; s.mu is held.
+// were exchanged, with a RST otherwise; s.mu is held. The stack frees the
+// rings on Close and gives them to the next connection, so unread bytes
+// are first copied out of the RX ring: from here on the Conn never
+// touches the ring again.
 func (c *Conn) release() {
+	if c.gone {
+		return
+	}
+	c.gone = true
+	if c.unread() {
+		n := 0
+		for _, d := range c.rx[c.rxHead:] {
+			n += len(d)
+		}
+		buf := make([]byte, 0, n)
+		for _, d := range c.rx[c.rxHead:] {
+			buf = append(buf, d...)
+		}
+		clear(c.rx)
+		c.rx, c.rxHead = append(c.rx[:0], buf), 0
+	}
 	delete(c.s.conns, c.h)
-	c.s.ctx.Close(c.h)
+	c.s.closeHandle(c.h, false)
 }
 
 // LocalAddr is the local address.
@@ -348,6 +394,21 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetNoDelay exists for compatibility with *net.TCPConn: gotas never
-// delays small segments (there is no Nagle algorithm).
-func (c *Conn) SetNoDelay(bool) error { return nil }
+// SetNoDelay controls Nagle's algorithm, as on *net.TCPConn: true (the
+// default) sends small segments at once; false asks the fast path to hold
+// a small segment while earlier data is unacknowledged (appif.CmdNagle).
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.closed {
+		return c.opErr("set", net.ErrClosed)
+	}
+	if c.gone || s.closed {
+		return nil
+	}
+	if err := s.ctx.SetNagle(c.h, !noDelay); err != nil {
+		return c.opErr("set", err)
+	}
+	return nil
+}

@@ -84,18 +84,37 @@ type Stack struct {
 	ctx       *appif.Context
 	conns     map[appif.Handle]*Conn
 	listeners map[appif.Handle]*Listener
-	pending   map[uint64]chan openResult // Listen/Connect cookie -> waiter
+	pending   map[uint64]*waiter // Listen/Connect cookie -> waiter
+	closeQ    []closeReq         // closes the request queue had no room for
 	closed    bool
+
+	// Events the poller dropped because they name no open connection or
+	// listener of this stack (closed ones, or abandoned opens).
+	strayEvents uint64
 
 	pollerDone chan struct{}
 }
 
+// waiter is a Listen or Dial waiting for its answer. The poller creates
+// and registers the Listener or Conn itself, in the same critical section
+// in which it sees the answer, so the object's first events (a greeting
+// from a server that speaks first, an accepted connection) find it.
+type waiter struct {
+	ch     chan openResult // buffered: the poller never blocks on it
+	remote netip.AddrPort  // Dial: the destination
+	port   uint16          // Listen: the port
+}
+
 type openResult struct {
+	err  syscall.Errno
+	conn *Conn
+	ln   *Listener
+}
+
+// closeReq is a Close or ListenClose to retry.
+type closeReq struct {
 	h        appif.Handle
 	listener bool
-	err      syscall.Errno
-	remote   netip.AddrPort
-	local    uint16
 }
 
 // New opens the NIC and starts the stack.
@@ -138,7 +157,7 @@ func New(cfg Config) (*Stack, error) {
 	s := &Stack{
 		st: st, addr: cfg.Addr.Addr(), ctx: ctx,
 		conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
-		pending: map[uint64]chan openResult{}, pollerDone: make(chan struct{}),
+		pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}),
 	}
 	go s.poll()
 	return s, nil
@@ -150,6 +169,15 @@ func (s *Stack) Addr() netip.Addr { return s.addr }
 // Engine gives access to the TCP engine for statistics and resource
 // counts.
 func (s *Stack) Engine() *slowpath.Stack { return s.st }
+
+// DroppedEvents counts events dropped because they named a connection
+// already released (by this package or in the application context) or
+// because too many waited for their connection to open (appif.MaxStash).
+func (s *Stack) DroppedEvents() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.strayEvents + s.ctx.StaleEvents() + s.ctx.StashDrops()
+}
 
 // Close stops the stack; open connections and listeners fail with
 // net.ErrClosed.
@@ -167,7 +195,7 @@ func (s *Stack) Close() error {
 		l.fail(net.ErrClosed)
 	}
 	for _, w := range s.pending {
-		close(w)
+		close(w.ch)
 	}
 	s.mu.Unlock()
 	s.ctx.Wake()
@@ -197,6 +225,9 @@ func (s *Stack) poll() {
 		for i := range evs[:n] {
 			s.dispatch(&evs[i])
 		}
+		if len(s.closeQ) > 0 {
+			s.retryCloses()
+		}
 		if n > 0 {
 			s.mu.Unlock()
 			idle = 0
@@ -224,7 +255,7 @@ func (s *Stack) poll() {
 			// comes meanwhile rings the armed doorbell and Sleep returns
 			// at once.
 			runtime.Gosched()
-			s.ctx.Sleep(100 * time.Millisecond)
+			s.ctx.Sleep(pick(len(s.closeQ) > 0, time.Millisecond, 100*time.Millisecond))
 		}
 		s.mu.Lock()
 		s.ctx.DisarmWait()
@@ -248,18 +279,34 @@ func (s *Stack) dispatch(e *appif.Event) {
 	switch e.Type {
 	case appif.EvListenOpened, appif.EvConnOpened:
 		listener := e.Type == appif.EvListenOpened
-		h := pick(listener, e.Listener, e.Conn)
-		if w, ok := s.pending[e.Cookie]; ok {
+		w, ok := s.pending[e.Cookie]
+		if ok {
 			delete(s.pending, e.Cookie)
-			w <- openResult{h: h, listener: listener, err: e.Err, remote: e.Remote, local: e.LocalPort}
-		} else if e.Err == 0 {
-			s.abandon(h, listener) // its caller gave up
+		}
+		if e.Err != 0 {
+			if ok {
+				w.ch <- openResult{err: e.Err}
+			}
+			return
+		}
+		if !ok { // its caller gave up
+			s.closeHandle(pick(listener, e.Listener, e.Conn), listener)
+			return
+		}
+		// Register before anything else is dispatched: the events that
+		// follow in this very batch may be the new object's.
+		if listener {
+			l := &Listener{s: s, h: e.Listener, addr: netip.AddrPortFrom(s.addr, w.port), ready: make(chan struct{}, 1)}
+			s.listeners[l.h] = l
+			w.ch <- openResult{ln: l}
+		} else {
+			w.ch <- openResult{conn: s.newConn(e.Conn, netip.AddrPortFrom(s.addr, e.LocalPort), w.remote)}
 		}
 	case appif.EvAccepted:
 		l := s.listeners[e.Listener]
 		if l == nil || l.err != nil || e.Err != 0 {
 			if e.Err == 0 {
-				s.ctx.Close(e.Conn)
+				s.closeHandle(e.Conn, false)
 			}
 			return
 		}
@@ -271,56 +318,77 @@ func (s *Stack) dispatch(e *appif.Event) {
 			delete(s.listeners, e.Listener)
 			l.fail(net.ErrClosed)
 		}
-	case appif.EvData:
-		if c := s.conns[e.Conn]; c != nil {
-			if c.closed {
-				c.release() // nobody will read it: reset, as Linux does
-				return
-			}
-			for _, d := range e.Data {
-				if len(d) > 0 {
-					c.rx = append(c.rx, d)
-				}
-			}
-			notify(c.rxReady)
+	default:
+		c := s.conns[e.Conn]
+		if c == nil {
+			s.strayEvents++ // a connection already released
+			return
 		}
-	case appif.EvTxSpace:
-		if c := s.conns[e.Conn]; c != nil {
-			notify(c.txReady)
-		}
-	case appif.EvRxClosed:
-		if c := s.conns[e.Conn]; c != nil {
-			c.rxEOF = true
-			notify(c.rxReady)
-			c.finished()
-		}
-	case appif.EvTxClosed:
-		if c := s.conns[e.Conn]; c != nil {
-			c.txFinAcked = true
-			c.finished()
-		}
-	case appif.EvClosed:
-		if c := s.conns[e.Conn]; c != nil {
-			errno := e.Err
-			if errno == 0 {
-				errno = syscall.ECONNRESET
-			}
-			c.fail(errno)
-			c.release()
-		}
+		s.connEvent(c, e)
 	}
 }
 
-// abandon releases a connection or listener that opened after its caller
-// gave up; s.mu is held.
-func (s *Stack) abandon(h appif.Handle, listener bool) {
+// connEvent applies an event of an open connection; s.mu is held.
+func (s *Stack) connEvent(c *Conn, e *appif.Event) {
+	switch e.Type {
+	case appif.EvData:
+		if c.closed {
+			c.release() // nobody will read it: reset, as Linux does
+			return
+		}
+		for _, d := range e.Data {
+			if len(d) > 0 {
+				c.rx = append(c.rx, d)
+			}
+		}
+		notify(c.rxReady)
+	case appif.EvTxSpace:
+		notify(c.txReady)
+	case appif.EvRxClosed:
+		c.rxEOF = true
+		notify(c.rxReady)
+		c.finished()
+	case appif.EvTxClosed:
+		c.txFinAcked = true
+		c.finished()
+	case appif.EvClosed:
+		errno := e.Err
+		if errno == 0 {
+			errno = syscall.ECONNRESET
+		}
+		c.fail(errno)
+		c.release() // keeps the unread bytes, copied out of the ring
+	}
+}
+
+// closeHandle sends Close (or ListenClose) for h, and retries it from the
+// poller if the request queue is full; s.mu is held.
+func (s *Stack) closeHandle(h appif.Handle, listener bool) {
 	if s.closed {
 		return
 	}
+	var err error
 	if listener {
-		s.ctx.ListenClose(h)
+		err = s.ctx.ListenClose(h)
 	} else {
-		s.ctx.Close(h)
+		err = s.ctx.Close(h)
+	}
+	if errors.Is(err, appif.ErrAgain) {
+		s.closeQ = append(s.closeQ, closeReq{h, listener})
+	}
+}
+
+// retryCloses sends the closes that found the request queue full; s.mu is
+// held.
+func (s *Stack) retryCloses() {
+	q := s.closeQ
+	s.closeQ = nil
+	for i, r := range q {
+		s.closeHandle(r.h, r.listener)
+		if len(s.closeQ) > 0 { // still full: keep the rest, in order
+			s.closeQ = append(s.closeQ, q[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -340,8 +408,8 @@ func notify(ch chan struct{}) {
 }
 
 // request sends a Listen or Connect and waits for its answer.
-func (s *Stack) request(ctx context.Context, send func() (uint64, error)) (openResult, error) {
-	w := make(chan openResult, 1)
+func (s *Stack) request(ctx context.Context, w *waiter, send func() (uint64, error)) (openResult, error) {
+	w.ch = make(chan openResult, 1)
 	var cookie uint64
 	for {
 		s.mu.Lock()
@@ -367,7 +435,7 @@ func (s *Stack) request(ctx context.Context, send func() (uint64, error)) (openR
 		}
 	}
 	select {
-	case r, ok := <-w:
+	case r, ok := <-w.ch:
 		if !ok {
 			return openResult{}, net.ErrClosed
 		}
@@ -376,16 +444,18 @@ func (s *Stack) request(ctx context.Context, send func() (uint64, error)) (openR
 	}
 	// Nobody waits any more: forget the request, so that dispatch closes
 	// a connection that still opens. An answer already delivered is
-	// handed back the same way.
+	// closed here.
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.pending, cookie)
-	s.mu.Unlock()
 	select {
-	case r, ok := <-w:
-		if ok && r.err == 0 {
-			s.mu.Lock()
-			s.abandon(r.h, r.listener)
-			s.mu.Unlock()
+	case r, ok := <-w.ch:
+		if ok && r.conn != nil {
+			r.conn.closed = true
+			r.conn.release()
+		}
+		if ok && r.ln != nil {
+			r.ln.closeLocked()
 		}
 	default:
 	}
@@ -432,18 +502,17 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	if ap.Port() == 0 {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("gotas: listening needs an explicit port")}
 	}
-	r, err := s.request(context.Background(), func() (uint64, error) { return s.ctx.Listen(ap.Port(), 1024) })
+	r, err := s.request(context.Background(), &waiter{port: ap.Port()}, func() (uint64, error) { return s.ctx.Listen(ap.Port(), 1024) })
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
 	if r.err != 0 {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: os.NewSyscallError("listen", r.err)}
 	}
-	l := &Listener{s: s, h: r.h, addr: netip.AddrPortFrom(s.addr, ap.Port()), ready: make(chan struct{}, 1)}
-	s.mu.Lock()
-	s.listeners[r.h] = l
-	s.mu.Unlock()
-	return l, nil
+	if testHookOpened != nil {
+		testHookOpened(true)
+	}
+	return r.ln, nil
 }
 
 // Dial connects to address (numeric IPv4:port).
@@ -460,19 +529,17 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	r, err := s.request(ctx, func() (uint64, error) { return s.ctx.Connect(ap) })
+	r, err := s.request(ctx, &waiter{remote: ap}, func() (uint64, error) { return s.ctx.Connect(ap) })
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: err}
 	}
 	if r.err != 0 {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: os.NewSyscallError("connect", r.err)}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: net.ErrClosed}
+	if testHookOpened != nil {
+		testHookOpened(false)
 	}
-	return s.newConn(r.h, netip.AddrPortFrom(s.addr, r.local), ap), nil
+	return r.conn, nil
 }
 
 // newConn registers a connection; s.mu is held.
@@ -482,5 +549,10 @@ func (s *Stack) newConn(h appif.Handle, local, remote netip.AddrPort) *Conn {
 	s.conns[h] = c
 	return c
 }
+
+// testHookOpened, if set, runs in Listen and Dial once the stack has
+// answered the request, before they return: tests widen the window in
+// which the poller dispatches the new object's first events.
+var testHookOpened func(listener bool)
 
 func tcpAddr(ap netip.AddrPort) *net.TCPAddr { return net.TCPAddrFromAddrPort(ap) }

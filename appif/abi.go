@@ -121,7 +121,7 @@ func (h Handle) Gen() uint32 { return uint32(h >> 32) }
 // truth), the flags carry state changes.
 //
 //	0x00 u64 handle, 0x08 u32 tx bytes appended, 0x0C u32 rx bytes consumed,
-//	0x10 u8 flags (CmdTxClose)
+//	0x10 u8 flags (CmdTxClose, CmdNagle)
 type Cmd struct {
 	Conn   Handle
 	TxBump uint32
@@ -134,6 +134,10 @@ const (
 	// CmdTxClose: the application will append nothing more; send FIN
 	// after the last TX byte.
 	CmdTxClose = 1
+	// CmdNagle: enable Nagle's algorithm (RFC 896) for this flow. It is a
+	// level, not an edge: every command of a flow with Nagle on carries
+	// it, and a command without it turns Nagle off (the default).
+	CmdNagle = 2
 )
 
 // Put encodes c into a CmdSlot-byte slot.

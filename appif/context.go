@@ -52,7 +52,8 @@ type conn struct {
 	tx     *shm.RingWriter
 	core   int
 	dead   bool
-	kick   Cmd // pending command when the queue was full
+	nagle  bool // every command carries CmdNagle
+	kick   Cmd  // pending command when the queue was full
 	kicked bool
 }
 
@@ -68,10 +69,18 @@ type Context struct {
 	ev     []*shm.Consumer
 	conns  map[Handle]*conn
 	pend   []Event
-	stash  map[Handle][]Ev
+	stash  map[Handle][]Ev   // events that overtook their connection's open message
+	nStash int               // events in stash, at most MaxStash
+	closed map[uint32]uint32 // flow index -> newest generation closed here
 	kicks  []*conn
 	cookie uint64
+
+	staleEvents, stashDrops uint64
 }
+
+// MaxStash bounds the events a Context holds for connections whose open
+// message has not arrived yet; more are dropped (StashDrops).
+const MaxStash = 1024
 
 // Attach opens the context described at descOff in region. bell is the
 // context's doorbell (the service rings it), slowBell and coreBells wake
@@ -86,7 +95,7 @@ func Attach(region *shm.Region, descOff uint64, bell, slowBell *shm.Doorbell, co
 		return nil, fmt.Errorf("appif: bad context descriptor at %d", descOff)
 	}
 	c := &Context{region: region, desc: d, bell: bell, conns: map[Handle]*conn{}, stash: map[Handle][]Ev{},
-		pend: make([]Event, 0, 256)}
+		closed: map[uint32]uint32{}, pend: make([]Event, 0, 256)}
 	if c.req, err = shm.NewProducer(region, d.ReqOff, ReqSlot, d.ReqSlots, slowBell); err != nil {
 		return nil, err
 	}
@@ -153,7 +162,41 @@ func (c *Context) Close(h Handle) error {
 		return err
 	}
 	delete(c.conns, h)
+	// The core may still report on h until it has seen the close: such
+	// events are dropped, not stashed as if h were yet to open. Handles
+	// are never reused and a flow index's generations only grow, so one
+	// entry per flow index is enough.
+	c.closed[h.Index()] = h.Gen()
 	return nil
+}
+
+// isClosed reports whether h was closed by this context (or is older than
+// a handle of the same flow index that was).
+func (c *Context) isClosed(h Handle) bool {
+	g, ok := c.closed[h.Index()]
+	return ok && int32(h.Gen()-g) <= 0
+}
+
+// StaleEvents counts fast-path events dropped because they named a
+// connection already closed; StashDrops counts events dropped because
+// MaxStash events already waited for their connections to open.
+func (c *Context) StaleEvents() uint64 { return c.staleEvents }
+
+// StashDrops: see StaleEvents.
+func (c *Context) StashDrops() uint64 { return c.stashDrops }
+
+// SetNagle turns Nagle's algorithm on or off for h: from now on every
+// command for h carries CmdNagle or not, and one is sent now.
+func (c *Context) SetNagle(h Handle, on bool) error {
+	cn, ok := c.conns[h]
+	if !ok {
+		return ErrUnknown
+	}
+	if cn.nagle == on {
+		return nil
+	}
+	cn.nagle = on
+	return c.command(cn, Cmd{Conn: h})
 }
 
 // Shutdown closes the sending direction: a FIN follows the data sent so far.
@@ -223,10 +266,14 @@ func (c *Context) Send(h Handle, p []byte) (int, error) {
 // command posts a fast-path command; if the queue is full it is merged
 // into a pending one and sent by a later Poll, so nothing is lost.
 func (c *Context) command(cn *conn, m Cmd) error {
+	m.Flags &^= CmdNagle
+	if cn.nagle {
+		m.Flags |= CmdNagle
+	}
 	if cn.kicked {
 		cn.kick.TxBump += m.TxBump
 		cn.kick.RxBump += m.RxBump
-		cn.kick.Flags |= m.Flags
+		cn.kick.Flags = cn.kick.Flags&^CmdNagle | m.Flags // CmdNagle: the newest level wins
 		return nil
 	}
 	p := c.cmd[cn.core]
@@ -317,11 +364,8 @@ func (c *Context) slowEvent(m *Ctl) {
 			}
 		}
 		c.pend = append(c.pend, ev)
-		if st, ok := c.stash[m.Handle]; ok {
-			delete(c.stash, m.Handle)
-			for i := range st {
-				c.fastEvent(0, &st[i])
-			}
+		if len(c.stash) > 0 {
+			c.unstash(m.Handle)
 		}
 	case MsgConnClosed:
 		if cn := c.conns[m.Handle]; cn != nil {
@@ -345,14 +389,44 @@ func (c *Context) open(m *Ctl) error {
 	return nil
 }
 
+// unstash replays the events held for h, which just opened, and drops
+// those of older handles of its flow index, which never will.
+func (c *Context) unstash(h Handle) {
+	for sh, st := range c.stash {
+		if sh.Index() == h.Index() && int32(sh.Gen()-h.Gen()) < 0 {
+			delete(c.stash, sh)
+			c.nStash -= len(st)
+			c.stashDrops += uint64(len(st))
+		}
+	}
+	st, ok := c.stash[h]
+	if !ok {
+		return
+	}
+	delete(c.stash, h)
+	c.nStash -= len(st)
+	for i := range st {
+		c.fastEvent(0, &st[i])
+	}
+}
+
 func (c *Context) fastEvent(core int, e *Ev) {
 	cn := c.conns[e.Conn]
 	if cn == nil {
+		if c.isClosed(e.Conn) {
+			c.staleEvents++ // the core spoke before it saw our Close
+			return
+		}
 		// The event overtook the slow path's open message: that message
 		// was published first, so a fresh look at its queue finds it.
 		c.pollResp()
 		if cn = c.conns[e.Conn]; cn == nil {
+			if c.nStash >= MaxStash {
+				c.stashDrops++
+				return
+			}
 			c.stash[e.Conn] = append(c.stash[e.Conn], *e)
+			c.nStash++
 			return
 		}
 	}

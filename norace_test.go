@@ -1,0 +1,5 @@
+//go:build !race
+
+package gotas
+
+const raceEnabled = false
