@@ -44,7 +44,7 @@ const (
 // segOpts are the flow's negotiated parameters; zero fields get defaults.
 type segOpts struct {
 	ISS, IRS           tcp.Seq
-	MSS                uint16 // 0: 1460 (set NoMSSDefault to install 0)
+	MSS                uint16 // 0: 1460, 1448 with TS (set NoMSSDefault to install 0)
 	NoMSSDefault       bool
 	SACK, TS, ECN      bool
 	SndShift, RcvShift uint8
@@ -60,7 +60,10 @@ type segOpts struct {
 
 func (o *segOpts) defaults() {
 	if o.MSS == 0 && !o.NoMSSDefault {
-		o.MSS = 1460
+		o.MSS = 1460 // a 1500-byte MTU, as the slow path computes it
+		if o.TS {
+			o.MSS -= 12
+		}
 	}
 	if o.RxSize == 0 {
 		o.RxSize = 1 << 16
