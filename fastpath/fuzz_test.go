@@ -128,13 +128,20 @@ type fuzzStats struct {
 func runProgram(t *testing.T, data []byte) fuzzStats {
 	defer failOnPanic(t)
 	r := &progReader{b: data}
-	h := newSegHarness(t, readOpts(r))
+	o := readOpts(r)
+	if fuzzTrace {
+		t.Logf("flow %+v", o)
+	}
+	h := newSegHarness(t, o)
 	fr := &fuzzRun{t: t, h: h, r: r, rxHead0: h.rx.Head.Load()}
 	var st fuzzStats
 	for st.steps = 0; st.steps < fuzzMaxSteps && len(r.b) > 0; st.steps++ {
 		fr.before()
 		op := r.u8() % opCount
 		out := fr.step(op)
+		if fuzzTrace {
+			fr.trace(st.steps, op, out)
+		}
 		fr.check(op, out, &st)
 	}
 	st.frames, st.rxBytes, st.gone, st.goneWhy = fr.frames, fr.rxBytes, fr.gone, fr.goneWhy
@@ -474,15 +481,30 @@ func (fr *fuzzRun) checkRxRing(op uint8) {
 	}
 }
 
+// GOTAS_FUZZ_TRACE=1 logs every step, to read what a crasher does.
+var fuzzTrace = os.Getenv("GOTAS_FUZZ_TRACE") != ""
+
+func (fr *fuzzRun) trace(i int, op uint8, out []segOut) {
+	h := fr.h
+	f := h.f()
+	fr.t.Logf("step %d op %d: alive %v una %d nxt %d max %d wnd %d cwnd %d rcv_nxt %d; TX head %d tail %d; RX head %d tail %d",
+		i, op, h.alive(), f.sndUna, f.sndNxt, f.sndMax, f.sndWnd, f.cwnd, f.rcvNxt,
+		h.tx.Head.Load(), h.c().tx.Tail.Load(), f.rxHead, h.rx.Tail.Load())
+	for _, s := range out {
+		fr.t.Logf("    sent %v seq %d ack %d win %d len %d", s.Flags, s.Seq, s.Ack, s.Window, len(s.Payload))
+	}
+}
+
 // GOTAS_FUZZ_KNOWN lists failure classes (comma-separated: the bracketed
-// name in a failure, e.g. corrupt-not-aborted or panic@tx.go:258) to
+// name in a failure, e.g. corrupt-tx-head-not-aborted or
+// panic@build<sendRange<transmit; a trailing * matches a prefix) to
 // skip rather than fail, so that a fuzzing session can look past bugs
 // already found and being fixed. Unset, everything fails.
 var fuzzKnown = strings.Split(os.Getenv("GOTAS_FUZZ_KNOWN"), ",")
 
 func knownFailure(class string) bool {
 	for _, k := range fuzzKnown {
-		if k != "" && k == class {
+		if k != "" && (k == class || strings.HasSuffix(k, "*") && strings.HasPrefix(class, k[:len(k)-1])) {
 			return true
 		}
 	}
@@ -498,8 +520,9 @@ func (fr *fuzzRun) fail(class, format string, args ...any) {
 	fr.t.Fatalf("["+class+"] "+format, args...)
 }
 
-// failOnPanic turns a panic into a failure classed by the innermost
-// non-test frame of the package, where the engine went wrong.
+// failOnPanic turns a panic into a failure classed by the innermost three
+// non-test functions of the package (panic@ringSpan<sendRange<lossProbe),
+// which survive edits that move line numbers.
 func failOnPanic(t *testing.T) {
 	r := recover()
 	if r == nil {
@@ -507,17 +530,19 @@ func failOnPanic(t *testing.T) {
 	}
 	pc := make([]uintptr, 32)
 	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
-	class, where := "panic@unknown", ""
+	var fns []string
+	where := ""
 	for {
 		f, more := frames.Next()
-		if strings.Contains(f.Function, "gotas/") && !strings.HasSuffix(f.File, "_test.go") && class == "panic@unknown" {
-			class = fmt.Sprintf("panic@%s:%d", f.File[strings.LastIndex(f.File, "/")+1:], f.Line)
+		if strings.HasPrefix(f.Function, "gotas/") && !strings.HasSuffix(f.File, "_test.go") && len(fns) < 3 {
+			fns = append(fns, f.Function[strings.LastIndex(f.Function, ".")+1:])
 		}
 		where += fmt.Sprintf("\n\t%s (%s:%d)", f.Function, f.File, f.Line)
 		if !more {
 			break
 		}
 	}
+	class := "panic@" + strings.Join(fns, "<")
 	if knownFailure(class) {
 		t.Skip("known failure " + class)
 	}
