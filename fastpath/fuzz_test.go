@@ -98,6 +98,7 @@ type fuzzRun struct {
 	goneWhy   uint8
 	hostile   bool   // the app wrote a ring position of its own choosing
 	mustAbort string // ... and it was out of range (which one): GoneCorrupt is due
+	closed    bool   // the app sent CmdTxClose
 	rxTaint   bool   // RX tail moved by the app: contents no longer checkable
 	txTaint   bool
 	rxHead0   uint32
@@ -178,6 +179,7 @@ func (fr *fuzzRun) step(op uint8) []segOut {
 		_, out := h.appRead()
 		return out
 	case opClose:
+		fr.closed = true
 		return h.appClose()
 	case opAdvance:
 		v := r.u16()
@@ -360,6 +362,12 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 	}
 	if s.Seq.LessThan(fr.was.sndUna.Sub(1)) || end.GreaterThan(h.sndMax()) && h.alive() {
 		fr.fail("tx-seq-range", "op %d: segment [%d, %d) outside [snd_una-1 %d, snd_max %d]", op, s.Seq, end, fr.was.sndUna-1, h.sndMax())
+	}
+	if s.Flags&wire.TCPFlagFIN != 0 && !fr.hostile {
+		if dataEnd := h.o.ISS.Add(1 + h.txHead); !fr.closed || s.Seq.Add(uint32(len(s.Payload))) != dataEnd {
+			fr.fail("tx-fin-misplaced", "op %d: FIN at %d (closed %v), the app's data ends at %d", op,
+				s.Seq.Add(uint32(len(s.Payload))), fr.closed, dataEnd)
+		}
 	}
 	if len(s.Payload) > int(h.o.MSS) {
 		fr.fail("tx-over-mss", "op %d: %d payload bytes, MSS %d", op, len(s.Payload), h.o.MSS)
