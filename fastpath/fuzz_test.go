@@ -99,7 +99,9 @@ type fuzzRun struct {
 	hostile   bool   // the app wrote a ring position of its own choosing
 	mustAbort string // ... and it was out of range (which one): GoneCorrupt is due
 	closed    bool   // the app sent CmdTxClose
-	rxTaint   bool   // RX tail moved by the app: contents no longer checkable
+	finSent   bool   // ... and the engine sent a FIN at finSeq
+	finSeq    tcp.Seq
+	rxTaint   bool // RX tail moved by the app: contents no longer checkable
 	txTaint   bool
 	rxHead0   uint32
 	evRx      uint32 // RxBump and TxBump totals from events
@@ -362,6 +364,13 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 	}
 	if s.Seq.LessThan(fr.was.sndUna.Sub(1)) || end.GreaterThan(h.sndMax()) && h.alive() {
 		fr.fail("tx-seq-range", "op %d: segment [%d, %d) outside [snd_una-1 %d, snd_max %d]", op, s.Seq, end, fr.was.sndUna-1, h.sndMax())
+	}
+	// An app may write after it closed; nothing may follow the FIN.
+	if fr.finSent && end.GreaterThan(fr.finSeq.Add(1)) && !fr.hostile {
+		fr.fail("tx-data-after-fin", "op %d: segment [%d, %d) after the FIN at %d", op, s.Seq, end, fr.finSeq)
+	}
+	if s.Flags&wire.TCPFlagFIN != 0 && !fr.finSent {
+		fr.finSent, fr.finSeq = true, s.Seq.Add(uint32(len(s.Payload)))
 	}
 	if s.Flags&wire.TCPFlagFIN != 0 && !fr.hostile {
 		if dataEnd := h.o.ISS.Add(1 + h.txHead); !fr.closed || s.Seq.Add(uint32(len(s.Payload))) != dataEnd {
