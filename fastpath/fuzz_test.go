@@ -96,10 +96,11 @@ type fuzzRun struct {
 
 	gone      bool // KrxGone seen for the flow
 	goneWhy   uint8
-	hostile   bool   // the app wrote a ring position of its own choosing
-	mustAbort string // ... and it was out of range (which one): GoneCorrupt is due
-	closed    bool   // the app sent CmdTxClose
-	finSent   bool   // ... and the engine sent a FIN at finSeq
+	hostile   bool    // the app wrote a ring position of its own choosing
+	mustAbort string  // ... and it was out of range (which one): GoneCorrupt is due
+	closed    bool    // the app sent CmdTxClose
+	seg       segSpec // the last peer segment
+	finSent   bool    // ... and the engine sent a FIN at finSeq
 	finSeq    tcp.Seq
 	rxTaint   bool // RX tail moved by the app: contents no longer checkable
 	txTaint   bool
@@ -112,7 +113,9 @@ type fuzzRun struct {
 	// Before the current step.
 	was struct {
 		alive          bool
+		rxFin          bool
 		sndUna, rcvNxt tcp.Seq
+		sndMax         tcp.Seq
 		rxHead, rxTail uint32
 		edge           tcp.Seq
 		ring           []byte
@@ -155,7 +158,8 @@ func (fr *fuzzRun) before() {
 	h := fr.h
 	w := &fr.was
 	w.alive = h.alive()
-	w.sndUna, w.rcvNxt = h.sndUna(), h.rcvNxt()
+	w.sndUna, w.rcvNxt, w.sndMax = h.sndUna(), h.rcvNxt(), h.sndMax()
+	w.rxFin = h.f().flags&fRxFin != 0
 	w.rxHead, w.rxTail = h.f().rxHead, h.rx.Tail.Load()
 	w.edge = h.f().rwin.Edge()
 	w.ring = append(w.ring[:0], h.rx.Data...)
@@ -165,7 +169,8 @@ func (fr *fuzzRun) step(op uint8) []segOut {
 	h, r := fr.h, fr.r
 	switch op {
 	case opSeg, opSeg2:
-		return h.send(fr.peerSegment())
+		fr.seg = fr.peerSegment()
+		return h.send(fr.seg)
 	case opWrite:
 		n := min(uint32(r.u16())%20000, h.txFree())
 		b := make([]byte, n)
@@ -310,6 +315,9 @@ func (fr *fuzzRun) check(op uint8, out []segOut, st *fuzzStats) {
 		return
 	}
 	fr.checkFlow(op)
+	if op == opSeg || op == opSeg2 {
+		fr.checkAccepted(op)
+	}
 	fr.checkEvents(op)
 	fr.checkRxRing(op)
 }
@@ -408,6 +416,25 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 		if edge.GreaterThan(ringEnd.Add(1 << shift)) {
 			fr.fail("tx-window-beyond-ring", "op %d: window %d<<%d offers up to %d, the ring ends at %d", op, s.Window, shift, edge, ringEnd)
 		}
+	}
+}
+
+// checkAccepted: a segment the engine must drop moved nothing on the
+// receive side.
+func (fr *fuzzRun) checkAccepted(op uint8) {
+	h, w, s := fr.h, &fr.was, &fr.seg
+	if h.rcvNxt() == w.rcvNxt {
+		return
+	}
+	// RFC 9293 3.10.7.4: an ACK of something not yet sent: send an ACK,
+	// drop the segment.
+	if s.Flags&wire.TCPFlagACK != 0 && tcp.Seq(s.Ack).GreaterThan(w.sndMax) {
+		fr.fail("rx-accepts-ack-beyond-snd-max", "op %d: segment acking %d (snd_max %d) moved rcv_nxt %d -> %d",
+			op, s.Ack, w.sndMax, w.rcvNxt, h.rcvNxt())
+	}
+	// Nothing is in sequence after the peer's FIN.
+	if w.rxFin {
+		fr.fail("rx-data-after-fin", "op %d: rcv_nxt moved %d -> %d after the peer's FIN", op, w.rcvNxt, h.rcvNxt())
 	}
 }
 
