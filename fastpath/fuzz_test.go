@@ -100,6 +100,7 @@ type fuzzRun struct {
 	mustAbort string  // ... and it was out of range (which one): GoneCorrupt is due
 	closed    bool    // the app sent CmdTxClose
 	seg       segSpec // the last peer segment
+	punted    int     // KrxFrame messages in this step
 	finSent   bool    // ... and the engine sent a FIN at finSeq
 	finSeq    tcp.Seq
 	rxTaint   bool // RX tail moved by the app: contents no longer checkable
@@ -334,7 +335,11 @@ func (fr *fuzzRun) checkKrx(op uint8) {
 		fr.fail("krx-backlog", "op %d: %d reports waiting for the KRX queue", op, n)
 	}
 	goneNow := false
+	fr.punted = 0
 	for _, m := range ms {
+		if m.Type == KrxFrame {
+			fr.punted++
+		}
 		if m.Type != KrxGone {
 			continue
 		}
@@ -423,6 +428,9 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 // receive side.
 func (fr *fuzzRun) checkAccepted(op uint8) {
 	h, w, s := fr.h, &fr.was, &fr.seg
+	if w.alive && (len(s.IPOpts) > 0 || s.Flags&wire.TCPFlagURG != 0) && fr.punted == 0 {
+		fr.fail("no-punt", "op %d: a segment with URG or IP options was not punted to the slow path", op)
+	}
 	if h.rcvNxt() == w.rcvNxt {
 		return
 	}
