@@ -63,6 +63,16 @@ type EngineStats struct {
 	// LossProbes counts tail loss probe timeouts (RFC 8985 TLP); Probes
 	// counts zero-window probes.
 	LossProbes uint64
+	// Hostile or odd input, each dropped or handled and counted:
+	// RxOutOfWindow fails RFC 9293's acceptability test, RxBadAck RFC
+	// 5961's ACK range, RxNoTimestamp lacks TSopt on a timestamped flow,
+	// RxAfterFin is data after the peer's FIN, AcksRateLimited are
+	// answers withheld (RFC 5961 7), InjectDropped are frames the slow
+	// path handed back that the core still could not take, CorruptRings
+	// flows aborted for impossible ring positions.
+	RxOutOfWindow, RxBadAck, RxNoTimestamp, RxAfterFin, RxBadOptions uint64
+	RxUrgent, RxIPOptions, AcksRateLimited, InjectDropped           uint64
+	CorruptRings, TxOversize, PMTUUpdates, PMTUIgnored              uint64
 }
 
 type engStats struct {
@@ -72,6 +82,9 @@ type engStats struct {
 	puntDropped, eventsDeferred, challengeAcks, resets          atomic.Uint64
 	badCommands, probes, pawsDrops, windowUpdates               atomic.Uint64
 	lossProbes                                                  atomic.Uint64
+	rxOutOfWindow, rxBadAck, rxNoTimestamp, rxAfterFin, rxBadOptions atomic.Uint64
+	rxUrgent, rxIPOptions, acksRateLimited, injectDropped           atomic.Uint64
+	corruptRings, txOversize, pmtuUpdates, pmtuIgnored              atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -100,12 +113,48 @@ type Engine struct {
 	txo   wire.TCPOptions // options of the segment being built
 	sacks [wire.MaxSACKBlocks]tcp.SACKBlock
 	stats engStats
+	// chSecond and chBudget ration challenge ACKs (RFC 5961 7).
+	chSecond uint64
+	chBudget uint32
 }
+
+// Engine constants, with their sources.
+const (
+	// defaultMaxRetries is how many consecutive RTOs abort a flow.
+	defaultMaxRetries = 12
+	// rtoWheelTickNs, rtoWheelSlots: the RTO and persist timer wheel
+	// (50 µs ticks; 4096 slots span 205 ms, later deadlines wrap).
+	rtoWheelTickNs, rtoWheelSlots = 50_000, 4096
+	// paceWheelTickNs, paceWheelSlots: the pacing wheel (2 µs ticks).
+	paceWheelTickNs, paceWheelSlots = 2_000, 1024
+	// ktxBatch and cmdBatch bound the messages taken per queue per
+	// iteration, so one busy queue cannot starve the rest.
+	ktxBatch, cmdBatch = 32, 64
+	// challengeAcksPerSecond is the engine-wide challenge-ACK budget
+	// (Linux tcp_challenge_ack_limit, RFC 5961 7).
+	challengeAcksPerSecond = 1000
+	// oowAckIntervalNs is the least time between two answers to invalid
+	// segments of one flow (Linux tcp_invalid_ratelimit, 500 ms).
+	oowAckIntervalNs = 500_000_000
+	// delAckSegments: ACK at least every second full segment (RFC 9293
+	// 3.8.6.3, RFC 5681 4.2).
+	delAckSegments = 2
+	// maxCwnd caps the congestion window (64 MiB).
+	maxCwnd = 1 << 26
+	// ipTTL is the TTL of what we send (Linux ip_default_ttl).
+	ipTTL = 64
+	// minEthernetFrame: shorter frames are padded (IEEE 802.3, FCS
+	// excluded).
+	minEthernetFrame = 60
+	// reportPendingSleepNs bounds the core's sleep while reports wait for
+	// room in the slow path's queue.
+	reportPendingSleepNs = 1_000_000
+)
 
 // NewEngine makes the engine for one core.
 func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 12
+		cfg.MaxRetries = defaultMaxRetries
 	}
 	ktx, err := shm.NewConsumer(sh.Region, cfg.KtxOff, CtlSlot, cfg.CtlSlots, cfg.CoreBell)
 	if err != nil {
@@ -119,8 +168,8 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 	now := cfg.Clock()
 	return &Engine{cfg: cfg, sh: sh, fs: sh.Flows, ktx: ktx, krx: krx,
 		ctxs:    make([]engCtx, MaxContexts),
-		timers:  tcp.NewWheel(uint32(n), 50_000, 4096, now),
-		pace:    tcp.NewWheel(uint32(n), 2_000, 1024, now),
+		timers:  tcp.NewWheel(uint32(n), rtoWheelTickNs, rtoWheelSlots, now),
+		pace:    tcp.NewWheel(uint32(n), paceWheelTickNs, paceWheelSlots, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
 		txList: make([]uint32, 0, n), txNext: make([]uint32, 0, n),
 		now: now, nowUs: uint32(now / 1000), tsNow: tcp.TSClock(now)}, nil
@@ -138,6 +187,11 @@ func (e *Engine) Stats() EngineStats {
 		ChallengeAcks: s.challengeAcks.Load(), Resets: s.resets.Load(),
 		BadCommands: s.badCommands.Load(), Probes: s.probes.Load(), PAWSDrops: s.pawsDrops.Load(),
 		WindowUpdates: s.windowUpdates.Load(), LossProbes: s.lossProbes.Load(),
+		RxOutOfWindow: s.rxOutOfWindow.Load(), RxBadAck: s.rxBadAck.Load(), RxNoTimestamp: s.rxNoTimestamp.Load(),
+		RxAfterFin: s.rxAfterFin.Load(), RxBadOptions: s.rxBadOptions.Load(), RxUrgent: s.rxUrgent.Load(),
+		RxIPOptions: s.rxIPOptions.Load(), AcksRateLimited: s.acksRateLimited.Load(),
+		InjectDropped: s.injectDropped.Load(), CorruptRings: s.corruptRings.Load(),
+		TxOversize: s.txOversize.Load(), PMTUUpdates: s.pmtuUpdates.Load(), PMTUIgnored: s.pmtuIgnored.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()
@@ -173,8 +227,12 @@ func (e *Engine) Poll(tx *TxBatch) bool {
 	return worked
 }
 
-// NextDeadline is the earliest timer or pacing deadline (ns).
+// NextDeadline is the earliest timer or pacing deadline (ns), and soon
+// when reports wait for room in the slow path's queue.
 func (e *Engine) NextDeadline() (uint64, bool) {
+	if e.reports.Len() > 0 {
+		return e.now + reportPendingSleepNs, true
+	}
 	t1, ok1 := e.timers.NextDue()
 	t2, ok2 := e.pace.NextDue()
 	switch {
@@ -234,6 +292,9 @@ func (e *Engine) gone(id uint32, reason uint8) {
 		return
 	}
 	e.fs.Table.Remove(f.key.Hash(), id)
+	// A stale handle must not match while the id waits for reuse, nor
+	// while the slow path writes its next flow's state.
+	e.fs.pub[id].Store(0)
 	e.timers.Cancel(id)
 	e.pace.Cancel(id)
 	var fl uint8
@@ -275,7 +336,7 @@ func without(l []uint32, id uint32) []uint32 {
 func (e *Engine) report(m CtlMsg) { e.reports.Add(m) }
 
 func (e *Engine) pollKtx() bool {
-	n, _ := e.ktx.Peek(32)
+	n, _ := e.ktx.Peek(ktxBatch)
 	for i := range n {
 		s := e.ktx.Slot(i)
 		var m CtlMsg
@@ -287,28 +348,61 @@ func (e *Engine) pollKtx() bool {
 				e.tx.Commit(copy(b, fr))
 			}
 		case KtxInject:
-			e.HandleFrame(m.Frame(s), e.tx)
+			e.handle(m.Frame(s), e.tx, true)
 		case KtxRemove:
-			if m.ID < uint32(len(e.fs.hot)) {
-				f := &e.fs.hot[m.ID]
-				if e.fs.pub[m.ID].Load() == m.Handle && f.flags&fAlive != 0 {
-					e.gone(m.ID, GoneRemoved)
-				} else {
-					// Already gone (a reset raced the close): say so again
-					// with the handle so the slow path can match it.
-					e.report(CtlMsg{Type: KrxGone, Reason: GoneRemoved, ID: m.ID, Handle: m.Handle})
-				}
+			if e.live(m.ID, m.Handle) {
+				e.gone(m.ID, GoneRemoved)
+			} else if m.ID < uint32(len(e.fs.hot)) {
+				// Already gone (a reset raced the close): say so again
+				// with the handle so the slow path can match it.
+				e.report(CtlMsg{Type: KrxGone, Reason: GoneRemoved, ID: m.ID, Handle: m.Handle})
 			}
 		case KtxAddContext:
 			e.attach(m.ID)
 		case KtxKick:
-			if m.ID < uint32(len(e.fs.hot)) && e.fs.pub[m.ID].Load() == m.Handle && e.fs.hot[m.ID].flags&fAlive != 0 {
+			if e.live(m.ID, m.Handle) {
 				e.wantTx(m.ID)
 			}
+		case KtxPMTU:
+			e.pmtu(&m)
 		}
 	}
 	e.ktx.Release(n)
 	return n > 0
+}
+
+// live reports whether flow id is installed under handle h. The load of
+// pub orders the flow's state before the caller's reads.
+func (e *Engine) live(id uint32, h uint64) bool {
+	return id < uint32(len(e.fs.hot)) && h != 0 && e.fs.pub[id].Load() == h && e.fs.hot[id].flags&fAlive != 0
+}
+
+// pmtu lowers a flow's MSS after an ICMP "fragmentation needed" the slow
+// path validated against the connection (RFC 1191). The quoted sequence
+// number must lie in what we have sent and not had acknowledged (RFC 5927
+// 5.1), which a blind attacker has to guess. The segments in flight were
+// too big and are lost: they go again at the new size, without a
+// congestion response (the loss was not congestion).
+func (e *Engine) pmtu(m *CtlMsg) {
+	if !e.live(m.ID, m.Handle) {
+		e.stats.pmtuIgnored.Add(1)
+		return
+	}
+	f := &e.fs.hot[m.ID]
+	c := &e.fs.cold[m.ID]
+	mss := clampMSS(uint32(m.MTU)-ipTCPHeaders, f.flags&fTS != 0)
+	if !tcp.Seq(m.SndUna).InWindow(f.sndUna, uint32(f.sndMax-f.sndUna)) || mss >= f.mss {
+		e.stats.pmtuIgnored.Add(1)
+		return
+	}
+	e.stats.pmtuUpdates.Add(1)
+	f.mss = mss
+	c.sb.SetMSS(uint32(mss))
+	if f.flags&fSACK != 0 {
+		c.sb.OnRTO()
+	}
+	e.goBack(f)
+	e.wantTx(m.ID)
 }
 
 func (e *Engine) attach(idx uint32) {
@@ -337,7 +431,7 @@ func (e *Engine) pollApps() bool {
 	worked := false
 	for _, ci := range e.ctxOn {
 		c := &e.ctxs[ci]
-		n, err := c.cmd.Peek(64)
+		n, err := c.cmd.Peek(cmdBatch)
 		if err != nil || n == 0 {
 			continue
 		}
@@ -363,8 +457,12 @@ func (e *Engine) command(ctx uint16, cmd *appif.Cmd) {
 		e.stats.badCommands.Add(1) // stale: the flow is gone or reused
 		return
 	}
-	if cmd.Flags&appif.CmdTxClose != 0 {
+	c := &e.fs.cold[id]
+	c.nagle = cmd.Flags&appif.CmdNagle != 0
+	if cmd.Flags&appif.CmdTxClose != 0 && f.flags&fTxClose == 0 {
+		// The head is final now: txQueued holds the app to it.
 		f.flags |= fTxClose
+		c.txCloseHead = c.tx.Head.Load()
 	}
 	if cmd.TxBump != 0 || cmd.Flags&appif.CmdTxClose != 0 {
 		e.wantTx(id)
@@ -380,7 +478,7 @@ func (e *Engine) command(ctx uint16, cmd *appif.Cmd) {
 func (e *Engine) rxConsumed(id uint32) {
 	f := &e.fs.hot[id]
 	c := &e.fs.cold[id]
-	free, ok := e.rxFree(f, c)
+	free, ok := e.rxFree(id, f, c)
 	if !ok {
 		return
 	}
@@ -400,10 +498,12 @@ func (e *Engine) wantAck(id uint32) { e.enlist(id, fInAck, &e.ackList) }
 // wantEvent marks a flow for an event at the end of the batch.
 func (e *Engine) wantEvent(id uint32) { e.enlist(id, fInEv, &e.evList) }
 
-// enlist appends a flow to a work list once: flag says it is on it.
+// enlist appends a live flow to a work list once: flag says it is on it.
+// A flow that went away meanwhile is never listed again, since its id may
+// be reused.
 func (e *Engine) enlist(id uint32, flag uint16, list *[]uint32) {
 	f := &e.fs.hot[id]
-	if f.flags&flag != 0 {
+	if f.flags&(flag|fAlive) != fAlive {
 		return
 	}
 	f.flags |= flag

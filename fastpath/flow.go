@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"gotas/appif"
+	"gotas/nic"
 	"gotas/shm"
 	"gotas/tcp"
 	"gotas/wire"
@@ -73,7 +74,41 @@ type flowCold struct {
 	pacer tcp.Pacer
 	rx    appif.Ring
 	tx    appif.Ring
+
+	maxSndWnd      uint32  // MAX.SND.WND (RFC 5961 5.2)
+	txCloseHead    uint32  // the app's TX head when it closed (final)
+	lastInvalidAck uint64  // ns; rate limit of answers to invalid segments
+	rxFinAt        tcp.Seq // the peer's FIN, seen out of order
+	rxFinQueued    bool
+	nagle          bool // the app asked for Nagle (appif.CmdNagle)
 }
+
+// Header sizes that bound the MSS: IPv4 and TCP without options, the
+// Ethernet header, and the timestamp option with its NOPs (RFC 7323 3).
+const (
+	ipTCPHeaders   = wire.IPv4MinHeaderLen + wire.TCPMinHeaderLen
+	ethernetHeader = 14
+	tsOptionLen    = 12
+	// minSndMSS is the smallest payload per segment we accept from a
+	// peer's MSS (Linux tcp_min_snd_mss): MSS 1 would make a flow send
+	// a frame per byte; our SACK option space needs it above 36 too.
+	minSndMSS = 48
+)
+
+// clampMSS returns the payload per segment for a peer that announced
+// mss (options excluded) on a flow with or without timestamps: at least
+// minSndMSS, and small enough that a segment with all its options fits
+// in one of our frames (nic.MaxFrame).
+func clampMSS(mss uint32, ts bool) uint16 {
+	most := uint32(nic.MaxFrame - ethernetHeader - ipTCPHeaders)
+	if ts {
+		most -= tsOptionLen
+	}
+	return uint16(max(min(mss, most), minSndMSS))
+}
+
+// pacerBurstBytes is how far a paced flow may run ahead of its rate.
+const pacerBurstBytes = 20_000
 
 // FlowCounters are per-flow statistics for congestion control, written by
 // the owning core and read by the slow path.
@@ -153,12 +188,13 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	}
 	f := &fs.hot[id]
 	c := &fs.cold[id]
-	mss := uint32(p.MSS)
+	mssField := clampMSS(uint32(p.MSS), p.TS)
+	mss := uint32(mssField)
 	*f = flow{key: p.Key, rmac: p.RemoteMAC, flags: fAlive, ctx: p.Ctx, sndShift: p.SndShift,
 		handle: p.Handle, rcvNxt: p.IRS.Add(1), rxHead: rx.Head.Load(), tsRecent: p.TSRecent,
 		sndUna: p.ISS.Add(1), sndNxt: p.ISS.Add(1), sndMax: p.ISS.Add(1), sndWnd: p.PeerWindow,
 		wl1: p.IRS, wl2: p.ISS, cwnd: 10 * mss, ssthresh: 1 << 30, txTail: tx.Tail.Load(),
-		recover: p.ISS, advWnd: p.AdvWindow, mss: p.MSS}
+		recover: p.ISS, advWnd: p.AdvWindow, mss: mssField}
 	f.rwin.Init(p.RcvShift, f.rcvNxt)
 	f.rwin.SynField(f.rcvNxt, p.AdvWindow)
 	if p.SACK {
@@ -180,8 +216,10 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	if p.RTTSample != 0 {
 		c.rto.Sample(p.RTTSample)
 	}
-	c.pacer = tcp.Pacer{Burst: 20_000}
+	c.pacer = tcp.Pacer{Burst: pacerBurstBytes}
 	c.rx, c.tx = rx, tx
+	c.maxSndWnd, c.txCloseHead, c.lastInvalidAck = p.PeerWindow, 0, 0
+	c.rxFinAt, c.rxFinQueued, c.nagle = 0, false, false
 	ctr := &fs.Counters[id]
 	ctr.AckedBytes.Store(0)
 	ctr.ECNBytes.Store(0)
@@ -197,6 +235,10 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	}
 	return nil
 }
+
+// Reclaim clears the flow table's tombstones after flow k left (slow path
+// only; see FlowTable.Reclaim).
+func (fs *Flows) Reclaim(k FlowKey) { fs.Table.Reclaim(k.Hash()) }
 
 // Lookup returns the id of an installed flow (for tests and the slow path).
 func (fs *Flows) Lookup(k FlowKey) (uint32, bool) { return fs.Table.Lookup(k.Hash(), &k) }

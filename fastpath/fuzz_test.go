@@ -174,6 +174,15 @@ func (fr *fuzzRun) step(op uint8) []segOut {
 		return h.send(fr.seg)
 	case opWrite:
 		n := min(uint32(r.u16())%20000, h.txFree())
+		if fr.closed && n > 0 {
+			// Appending after TX_CLOSE moves a head the app declared
+			// final: the engine must abort the flow (GoneCorrupt)
+			// rather than send bytes after its FIN.
+			fr.hostile, fr.txTaint = true, true
+			if h.alive() {
+				fr.mustAbort = "tx-head-after-close"
+			}
+		}
 		b := make([]byte, n)
 		base := h.o.ISS.Add(1 + h.txHead) // the ring starts at 0 with snd_una
 		for i := range b {
@@ -391,7 +400,9 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 				s.Seq.Add(uint32(len(s.Payload))), fr.closed, dataEnd)
 		}
 	}
-	if len(s.Payload) > int(h.o.MSS) {
+	// A peer's MSS below minSndMSS is raised to it (Linux
+	// tcp_min_snd_mss); the frame bounds the rest (parse checks it).
+	if len(s.Payload) > max(int(h.o.MSS), minSndMSS) {
 		fr.fail("tx-over-mss", "op %d: %d payload bytes, MSS %d", op, len(s.Payload), h.o.MSS)
 	}
 	if !fr.txTaint && !(fr.finSent && end.GreaterThan(fr.finSeq.Add(1))) { // past a FIN the ring is off by one
@@ -408,8 +419,10 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 		s.Opts.Present&(wire.OptMSS|wire.OptWScale|wire.OptSACKPermitted) != 0 {
 		fr.fail("tx-options", "op %d: options %+v on a flow with TS %v SACK %v", op, s.Opts, h.o.TS, h.o.SACK)
 	}
+	// RFC 3168 6.1.5: new data is ECT(0), retransmissions are not.
 	ect := s.TOS&3 == 2
-	if s.TOS&^3 != 0 || s.TOS&3 != 0 && !ect || ect != (h.o.ECN && len(s.Payload) > 0) ||
+	fresh := !s.Seq.LessThan(fr.was.sndMax)
+	if s.TOS&^3 != 0 || s.TOS&3 != 0 && !ect || ect != (h.o.ECN && len(s.Payload) > 0 && fresh) ||
 		!h.o.ECN && s.Flags&(wire.TCPFlagECE|wire.TCPFlagCWR) != 0 {
 		fr.fail("tx-ecn", "op %d: TOS %#x flags %v, ECN %v, %d payload bytes", op, s.TOS, s.Flags, h.o.ECN, len(s.Payload))
 	}
@@ -428,8 +441,10 @@ func (fr *fuzzRun) checkFrame(op uint8, s *segOut) {
 // receive side.
 func (fr *fuzzRun) checkAccepted(op uint8) {
 	h, w, s := fr.h, &fr.was, &fr.seg
-	if w.alive && (len(s.IPOpts) > 0 || s.Flags&wire.TCPFlagURG != 0) && fr.punted == 0 {
-		fr.fail("no-punt", "op %d: a segment with URG or IP options was not punted to the slow path", op)
+	if w.alive && fr.punted > 0 {
+		// URG and IP options included: the core handles every segment of
+		// its flows, so none can bounce between core and slow path.
+		fr.fail("punted", "op %d: a segment of an installed flow was punted to the slow path", op)
 	}
 	if h.rcvNxt() == w.rcvNxt {
 		return

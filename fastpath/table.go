@@ -88,6 +88,30 @@ func (t *FlowTable) Insert(h, id uint32) bool {
 	return false
 }
 
+// Reclaim turns the tombstones at the end of the probe run that h starts
+// into empty slots again, so that lookup misses stop at the run's real end
+// instead of probing every slot a removed flow ever held. Only the slow
+// path, the table's one inserter, may call it: an empty slot follows the
+// run, and no entry can be inserted behind it meanwhile, so no key beyond
+// the cleared slots is cut off from its home. Cores keep removing
+// concurrently; they only turn entries into tombstones, which CAS
+// respects.
+func (t *FlowTable) Reclaim(h uint32) {
+	p, found := h&t.mask, false
+	for range t.mask + 1 {
+		if found = t.slots[p].Load() == 0; found {
+			break
+		}
+		p = (p + 1) & t.mask
+	}
+	for found {
+		p = (p - 1) & t.mask
+		if !t.slots[p].CompareAndSwap(tombstone, 0) {
+			return
+		}
+	}
+}
+
 // Remove deletes the entry for (h, id), reporting whether it was found.
 func (t *FlowTable) Remove(h, id uint32) bool {
 	v := uint64(h)<<32 | uint64(id+1)

@@ -48,22 +48,33 @@ func (e *Engine) serveTx() bool {
 }
 
 // txQueued returns the bytes in the TX ring from snd_una on (unacked and
-// unsent); false if the app's head is out of range (corrupt ring).
-func (e *Engine) txQueued(f *flow, c *flowCold) (uint32, bool) {
-	n := c.tx.Head.Load() - f.txTail
-	return n, n <= c.tx.Mask+1
+// unsent). The app owns the head: one out of range, behind data already
+// sent, or moved after TX_CLOSE aborts the flow (GoneCorrupt) and reports
+// false; the caller must then leave the flow alone.
+func (e *Engine) txQueued(id uint32, f *flow, c *flowCold) (uint32, bool) {
+	head := c.tx.Head.Load()
+	n := head - f.txTail
+	sent := uint32(f.sndMax - f.sndUna)
+	if f.flags&fTxFinSent != 0 && f.flags&fTxFinAcked == 0 {
+		sent-- // the FIN's sequence number is no ring byte
+	}
+	if n > c.tx.Mask+1 || n < sent || f.flags&fTxClose != 0 && head != c.txCloseHead {
+		e.corrupt(id)
+		return 0, false
+	}
+	return n, true
 }
 
 // transmit sends what the windows allow, up to txBudget segments.
 func (e *Engine) transmit(id uint32) {
 	f := &e.fs.hot[id]
 	c := &e.fs.cold[id]
-	queued, ok := e.txQueued(f, c)
+	queued, ok := e.txQueued(id, f, c)
 	if !ok {
 		return
 	}
 	dataEnd := f.sndUna.Add(queued)
-	mss := uint32(f.mss)
+	mss := e.segPayload(f, c)
 	c.pacer.SetRateKbps(e.fs.Counters[id].RateKbps.Load())
 	exhausted := true
 	for range txBudget {
@@ -71,66 +82,15 @@ func (e *Engine) transmit(id uint32) {
 			e.pace.Schedule(id, c.pacer.Next())
 			return
 		}
-		wndEdge := f.sndUna.Add(f.sndWnd)
 		var sent uint32
 		if f.flags&fSACK != 0 && c.sb.InRecovery() {
-			if c.sb.Pipe()+mss > f.cwnd {
-				exhausted = false
-				break
-			}
-			var newData uint32
-			if f.sndNxt.LessThan(dataEnd) && f.sndNxt.LessThan(wndEdge) {
-				newData = min(uint32(dataEnd-f.sndNxt), uint32(wndEdge-f.sndNxt))
-			}
-			seg := c.sb.NextSeg(newData)
-			if seg.Kind == tcp.SegNone {
-				exhausted = false
-				break
-			}
-			sent = e.sendRange(id, seg.Start, seg.Len, dataEnd)
-			if sent == 0 {
-				exhausted = false
-				break
-			}
-			if seg.Kind == tcp.SegNew {
-				f.sndNxt = seg.End()
-			}
-			c.sb.OnTransmit(seg)
+			sent = e.sendRecovery(id, f, c, mss, dataEnd)
 		} else {
-			inflight := uint32(f.sndNxt - f.sndUna)
-			var limit uint32
-			if f.cwnd > inflight && f.sndNxt.LessThan(wndEdge) {
-				limit = min(f.cwnd-inflight, uint32(wndEdge-f.sndNxt))
-			}
-			var n uint32
-			if f.sndNxt.LessThan(dataEnd) {
-				n = min(mss, uint32(dataEnd-f.sndNxt), limit)
-				if n < mss && n < uint32(dataEnd-f.sndNxt) && inflight > 0 {
-					// Sender SWS avoidance (RFC 9293 3.8.6.2.1): with
-					// more queued, wait for an ACK to open room for a
-					// full segment rather than send a runt now.
-					n = 0
-				}
-			}
-			finDue := f.flags&fTxClose != 0 && f.sndNxt.Add(n) == dataEnd &&
-				(f.flags&fTxFinSent == 0 || dataEnd.LessThan(f.sndMax) && f.sndNxt.LessThanEq(dataEnd))
-			if n == 0 && !(finDue && f.sndNxt == dataEnd) {
-				exhausted = false
-				break
-			}
-			l := n
-			if finDue {
-				l++ // the FIN's sequence number
-			}
-			sent = e.sendRange(id, f.sndNxt, l, dataEnd)
-			if sent == 0 {
-				exhausted = false
-				break
-			}
-			if f.flags&fSACK != 0 {
-				c.sb.OnTransmit(tcp.Segment{Start: f.sndNxt, Len: l, Kind: tcp.SegNew})
-			}
-			f.sndNxt = f.sndNxt.Add(l)
+			sent = e.sendNew(id, f, c, mss, dataEnd)
+		}
+		if sent == 0 {
+			exhausted = false
+			break
 		}
 		if f.sndMax.LessThan(f.sndNxt) {
 			f.sndMax = f.sndNxt
@@ -147,6 +107,97 @@ func (e *Engine) transmit(id uint32) {
 	if exhausted {
 		e.wantTx(id) // budget used up: more may be allowed, next turn
 	}
+}
+
+// segPayload is the payload of a full segment now: the MSS less the SACK
+// blocks our ACKs carry while we hold out-of-order data (as Linux's
+// tcp_current_mss), so data segments can carry them too.
+func (e *Engine) segPayload(f *flow, c *flowCold) uint32 {
+	if f.flags&fSACK == 0 || c.ooo.Empty() {
+		return uint32(f.mss)
+	}
+	return uint32(f.mss) - sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
+}
+
+// sackLimit is how many SACK blocks fit in the option space (RFC 2018 3:
+// 4, or 3 beside timestamps).
+func (f *flow) sackLimit() int {
+	if f.flags&fTS != 0 {
+		return 3
+	}
+	return 4
+}
+
+// sackOptionLen is the option space k SACK blocks take, with the two NOPs
+// that align them: kind, length and 8 bytes a block (RFC 2018 3).
+func sackOptionLen(k int) uint32 { return 4 + 8*uint32(k) }
+
+// sendRecovery sends the next segment RFC 6675's NextSeg picks while the
+// pipe leaves room for it; 0 when nothing may go.
+func (e *Engine) sendRecovery(id uint32, f *flow, c *flowCold, mss uint32, dataEnd tcp.Seq) uint32 {
+	if c.sb.Pipe()+mss > f.cwnd {
+		return 0
+	}
+	wndEdge := f.sndUna.Add(f.sndWnd)
+	var newData uint32
+	if f.sndNxt.LessThan(dataEnd) && f.sndNxt.LessThan(wndEdge) {
+		newData = min(uint32(dataEnd-f.sndNxt), uint32(wndEdge-f.sndNxt))
+	}
+	seg := c.sb.NextSeg(newData)
+	if seg.Kind == tcp.SegNone {
+		return 0
+	}
+	sent := e.sendRange(id, seg.Start, seg.Len, dataEnd)
+	if sent == 0 {
+		return 0
+	}
+	if seg.Kind == tcp.SegNew {
+		f.sndNxt = seg.End()
+	}
+	c.sb.OnTransmit(seg)
+	return sent
+}
+
+// sendNew sends the next segment from snd_nxt within the congestion and
+// peer windows (new data, or again after go-back-N), and the FIN after the
+// last byte once the app closed; 0 when nothing may go.
+func (e *Engine) sendNew(id uint32, f *flow, c *flowCold, mss uint32, dataEnd tcp.Seq) uint32 {
+	inflight := uint32(f.sndNxt - f.sndUna)
+	wndEdge := f.sndUna.Add(f.sndWnd)
+	var limit uint32
+	if f.cwnd > inflight && f.sndNxt.LessThan(wndEdge) {
+		limit = min(f.cwnd-inflight, uint32(wndEdge-f.sndNxt))
+	}
+	var n uint32
+	if f.sndNxt.LessThan(dataEnd) {
+		queued := uint32(dataEnd - f.sndNxt)
+		n = min(mss, queued, limit)
+		if n < mss && inflight > 0 && (n < queued || c.nagle) {
+			// Sender SWS avoidance (RFC 9293 3.8.6.2.1): with more
+			// queued, wait for an ACK to open room for a full segment
+			// rather than send a runt now; with Nagle (RFC 896), a runt
+			// waits for the flight to be acknowledged.
+			n = 0
+		}
+	}
+	finDue := f.flags&fTxClose != 0 && f.sndNxt.Add(n) == dataEnd &&
+		(f.flags&fTxFinSent == 0 || dataEnd.LessThan(f.sndMax) && f.sndNxt.LessThanEq(dataEnd))
+	if n == 0 && !(finDue && f.sndNxt == dataEnd) {
+		return 0
+	}
+	l := n
+	if finDue {
+		l++ // the FIN's sequence number
+	}
+	sent := e.sendRange(id, f.sndNxt, l, dataEnd)
+	if sent == 0 {
+		return 0
+	}
+	if f.flags&fSACK != 0 {
+		c.sb.OnTransmit(tcp.Segment{Start: f.sndNxt, Len: l, Kind: tcp.SegNew})
+	}
+	f.sndNxt = f.sndNxt.Add(l)
+	return sent
 }
 
 // sendRange sends the segment [start, start+l); l includes a FIN when the
@@ -170,7 +221,8 @@ func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) 
 			f.flags &^= fCwrPend
 		}
 	}
-	if !e.build(id, start, flags, a, b) {
+	// RFC 3168 6.1.5: retransmitted data is not ECN-capable.
+	if !e.build(id, start, flags, a, b, n > 0 && !retx) {
 		return 0
 	}
 	if flags&wire.TCPFlagFIN != 0 {
@@ -181,19 +233,30 @@ func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) 
 	}
 	e.stats.txSegments.Add(1)
 	e.stats.txBytes.Add(uint64(n))
-	if retx {
-		e.stats.txRetransmits.Add(1)
-		e.fs.Counters[id].Retransmits.Add(1)
-	} else if f.flags&fTiming == 0 && n > 0 {
-		f.flags |= fTiming
-		f.rttSeq, f.rttTime = start, e.nowUs
-	}
+	e.timeSegment(id, f, start, l, retx, n)
 	if _, armed := e.timers.Scheduled(id); !armed || f.sndUna == f.sndMax ||
 		!retx && e.ptoAllowed(f, c) {
 		// RFC 8985 7.2: new data restarts the probe timer.
 		e.armLossTimer(id, tcp.MaxSeq(f.sndMax, start.Add(l)))
 	}
 	return l
+}
+
+// timeSegment starts an RTT measurement on new data when none runs, and
+// ends one a retransmission covers (Karn: its ACK would be ambiguous).
+func (e *Engine) timeSegment(id uint32, f *flow, start tcp.Seq, l uint32, retx bool, n uint32) {
+	if retx {
+		e.stats.txRetransmits.Add(1)
+		e.fs.Counters[id].Retransmits.Add(1)
+		if f.flags&fTiming != 0 && f.rttSeq.InWindow(start, l) {
+			f.flags &^= fTiming
+		}
+		return
+	}
+	if f.flags&fTiming == 0 && n > 0 {
+		f.flags |= fTiming
+		f.rttSeq, f.rttTime = start, e.nowUs
+	}
 }
 
 func ringSpan(data []byte, mask, pos, n uint32) (a, b []byte) {
@@ -205,66 +268,88 @@ func ringSpan(data []byte, mask, pos, n uint32) (a, b []byte) {
 // sendAck sends a pure ACK now.
 func (e *Engine) sendAck(id uint32) {
 	f := &e.fs.hot[id]
-	if e.build(id, f.sndNxt, wire.TCPFlagACK, nil, nil) {
+	if e.build(id, f.sndNxt, wire.TCPFlagACK, nil, nil, false) {
 		e.stats.txAcks.Add(1)
 	}
 }
 
 // build writes one segment of flow id into the transmit batch: Ethernet,
-// IPv4 and TCP headers with timestamps and (on pure ACKs) SACK blocks, the
-// payload a+b, and a full software checksum.
-func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte) bool {
+// IPv4 and TCP headers with timestamps and SACK blocks (as many as the
+// MSS leaves room for beside the payload), the payload a+b, and a full
+// software checksum. ect marks the packet ECT(0).
+func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte, ect bool) bool {
 	f := &e.fs.hot[id]
 	c := &e.fs.cold[id]
+	n := len(a) + len(b)
+	free, ok := e.rxFree(id, f, c)
+	if !ok {
+		return false
+	}
 	buf := e.tx.Next()
 	if buf == nil {
 		return false
 	}
-	n := len(a) + len(b)
+	e.segOptions(f, c, uint32(n))
+	if f.flags&fEcePend != 0 {
+		flags |= wire.TCPFlagECE
+	}
+	win := f.rwin.Field(f.rcvNxt, free)
+	f.advWnd = uint32(win) << f.rwin.Shift()
+	var tos uint8
+	if ect && f.flags&fECN != 0 {
+		tos = wire.ECNECT0
+	}
+	k := wire.PutEthernet(buf, f.rmac, e.cfg.MAC, wire.EtherTypeIPv4)
+	ipOff := k
+	k += wire.IPv4MinHeaderLen
+	hl := wire.PutTCP(buf[k:], wire.TCPFields{SrcPort: f.key.LocalPort, DstPort: f.key.RemotePort,
+		SeqNum: uint32(seq), AckNum: uint32(f.rcvNxt), Flags: flags, Window: win}, &e.txo)
+	if k+hl+n > len(buf) {
+		// Cannot happen while the MSS is clamped to the frame (Install,
+		// pmtu); if it did, the segment is dropped, not the process.
+		e.stats.txOversize.Add(1)
+		return false
+	}
+	copy(buf[k+hl+copy(buf[k+hl:], a):], b)
+	segLen := hl + n
+	wire.PutIPv4(buf[ipOff:], wire.IPv4Fields{TOS: tos, TotalLen: uint16(wire.IPv4MinHeaderLen + segLen),
+		DF: true, TTL: ipTTL, Protocol: wire.IPProtoTCP, Src: f.key.LocalIP, Dst: f.key.RemoteIP})
+	wire.SetTCPChecksum(f.key.LocalIP, f.key.RemoteIP, buf[k:k+segLen])
+	total := k + segLen
+	if total < minEthernetFrame {
+		clear(buf[total:minEthernetFrame])
+		total = minEthernetFrame
+	}
+	e.tx.Commit(total)
+	f.ackPend = 0
+	f.flags &^= fInAck
+	return true
+}
+
+// segOptions fills e.txo for a segment with n payload bytes: timestamps
+// when negotiated, and SACK blocks for what we hold out of order, as many
+// as fit beside the payload within the MSS.
+func (e *Engine) segOptions(f *flow, c *flowCold, n uint32) {
 	o := &e.txo
 	o.Present = 0
 	if f.flags&fTS != 0 {
 		o.Present = wire.OptTimestamps
 		o.TSVal, o.TSEcr = e.tsNow, f.tsRecent
 	}
-	if n == 0 && f.flags&fSACK != 0 && !c.ooo.Empty() {
-		limit := 4
-		if f.flags&fTS != 0 {
-			limit = 3
+	if f.flags&fSACK == 0 || c.ooo.Empty() {
+		return
+	}
+	limit := f.sackLimit()
+	if n > 0 {
+		room := uint32(f.mss) - min(n, uint32(f.mss))
+		if room < sackOptionLen(1) {
+			return
 		}
-		for _, s := range c.ooo.SACKBlocks(e.sacks[:0], limit) {
-			o.AddSACK(wire.SACKBlock{Start: uint32(s.Start), End: uint32(s.End)})
-		}
+		limit = min(limit, int(room-sackOptionLen(0))/8)
 	}
-	if f.flags&fEcePend != 0 {
-		flags |= wire.TCPFlagECE
+	for _, s := range c.ooo.SACKBlocks(e.sacks[:0], limit) {
+		o.AddSACK(wire.SACKBlock{Start: uint32(s.Start), End: uint32(s.End)})
 	}
-	free, _ := e.rxFree(f, c)
-	win := f.rwin.Field(f.rcvNxt, free)
-	f.advWnd = uint32(win) << f.rwin.Shift()
-	var tos uint8
-	if n > 0 && f.flags&fECN != 0 {
-		tos = 2 // ECT(0)
-	}
-	k := wire.PutEthernet(buf, f.rmac, e.cfg.MAC, wire.EtherTypeIPv4)
-	ipOff := k
-	k += wire.IPv4MinHeaderLen
-	hl := wire.PutTCP(buf[k:], wire.TCPFields{SrcPort: f.key.LocalPort, DstPort: f.key.RemotePort,
-		SeqNum: uint32(seq), AckNum: uint32(f.rcvNxt), Flags: flags, Window: win}, o)
-	copy(buf[k+hl+copy(buf[k+hl:], a):], b)
-	segLen := hl + n
-	wire.PutIPv4(buf[ipOff:], wire.IPv4Fields{TOS: tos, TotalLen: uint16(wire.IPv4MinHeaderLen + segLen),
-		DF: true, TTL: 64, Protocol: wire.IPProtoTCP, Src: f.key.LocalIP, Dst: f.key.RemoteIP})
-	wire.SetTCPChecksum(f.key.LocalIP, f.key.RemoteIP, buf[k:k+segLen])
-	total := k + segLen
-	if total < 60 {
-		clear(buf[total:60])
-		total = 60
-	}
-	e.tx.Commit(total)
-	f.ackPend = 0
-	f.flags &^= fInAck
-	return true
 }
 
 func (e *Engine) armRTO(id uint32) {
@@ -314,16 +399,17 @@ func (e *Engine) lossProbe(id uint32) {
 	c := &e.fs.cold[id]
 	f.tlp |= tlpProbed
 	e.stats.lossProbes.Add(1)
-	defer e.armRTO(id)
 	if c.sb.InRecovery() {
 		c.sb.RetransmissionsLost()
+		e.armRTO(id)
 		e.wantTx(id)
 		return
 	}
-	queued, ok := e.txQueued(f, c)
+	queued, ok := e.txQueued(id, f, c)
 	if !ok {
 		return
 	}
+	defer e.armRTO(id)
 	dataEnd := f.sndUna.Add(queued)
 	wndEdge := f.sndUna.Add(f.sndWnd)
 	if f.sndNxt == f.sndMax && f.sndNxt.LessThan(dataEnd) && f.sndNxt.LessThan(wndEdge) {
@@ -385,20 +471,12 @@ func (e *Engine) timeout(id uint32) {
 	}
 	probe := f.tlp&tlpArmed != 0
 	f.tlp &^= tlpArmed
+	if f.sndWnd == 0 {
+		e.persistProbe(id, f, c)
+		return
+	}
 	if f.sndUna == f.sndMax {
-		// Persist: probe a zero window with an old sequence number, which
-		// any TCP answers with an ACK carrying its current window.
-		queued, _ := e.txQueued(f, c)
-		if queued == 0 && f.flags&fTxClose == 0 || f.sndWnd != 0 {
-			e.wantTx(id)
-			return
-		}
-		e.stats.probes.Add(1)
-		e.build(id, f.sndUna.Sub(1), wire.TCPFlagACK, nil, nil)
-		if f.retries < 255 {
-			f.retries++
-		}
-		e.armPersist(id)
+		e.wantTx(id) // the window opened: send what waits
 		return
 	}
 	if probe {
@@ -423,4 +501,36 @@ func (e *Engine) timeout(id uint32) {
 	e.goBack(f)
 	e.armRTO(id)
 	e.wantTx(id)
+}
+
+// persistProbe probes a zero window (RFC 9293 3.8.6.1): with data the
+// peer has not acknowledged, one byte of it at snd_una (the peer's ACK of
+// a probe it cannot take carries its current window); otherwise an ACK
+// with an old sequence number, which any TCP answers the same way. Every
+// ACK resets the count (updateWindow), so a peer that answers is probed
+// for as long as it keeps its window closed, and one that stops answering
+// is aborted after MaxRetries probes.
+func (e *Engine) persistProbe(id uint32, f *flow, c *flowCold) {
+	queued, ok := e.txQueued(id, f, c)
+	if !ok {
+		return
+	}
+	if queued == 0 && f.flags&fTxClose == 0 {
+		return // nothing to send: no probe needed until there is
+	}
+	if f.retries++; int(f.retries) > e.cfg.MaxRetries {
+		e.gone(id, GoneTimeout)
+		return
+	}
+	e.stats.probes.Add(1)
+	if queued > 0 {
+		e.goBack(f)
+		e.sendRange(id, f.sndUna, 1, f.sndUna.Add(queued))
+		f.sndNxt = tcp.MaxSeq(f.sndNxt, f.sndUna.Add(1))
+		f.sndMax = tcp.MaxSeq(f.sndMax, f.sndNxt)
+	} else {
+		e.build(id, f.sndUna.Sub(1), wire.TCPFlagACK, nil, nil, false)
+	}
+	e.timers.Cancel(id)
+	e.armPersist(id)
 }

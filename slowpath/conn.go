@@ -504,13 +504,18 @@ func (sp *slow) gone(m *fastpath.CtlMsg) {
 	if x == nil || uint64(x.handle) != m.Handle {
 		return
 	}
+	// The core removed the table entry; its tombstone can go now.
+	sp.s.sh.Flows.Reclaim(x.key)
+	graceful := m.Flags&fastpath.GoneRxFin != 0 && m.Flags&fastpath.GoneTxFinAcked != 0
+	// A flow we abandon (closed with data unread or unsent, or whose
+	// rings the app corrupted) is reset, so the peer does not wait on it.
+	abandoned := m.Reason == fastpath.GoneCorrupt || m.Reason == fastpath.GoneRemoved && x.state == stClosing
+	if abandoned && m.SndNxt != 0 && !graceful {
+		sp.st.rstsSent.Add(1)
+		sp.sendSeg(x.rmac, x.key, tcp.Seq(m.SndNxt), tcp.Seq(m.RcvNxt), wire.TCPFlagRST|wire.TCPFlagACK, 0, nil, 0)
+	}
 	switch {
 	case x.state == stClosing:
-		graceful := m.Flags&fastpath.GoneRxFin != 0 && m.Flags&fastpath.GoneTxFinAcked != 0
-		if m.Reason == fastpath.GoneRemoved && m.SndNxt != 0 && !graceful {
-			sp.st.rstsSent.Add(1)
-			sp.sendSeg(x.rmac, x.key, tcp.Seq(m.SndNxt), tcp.Seq(m.RcvNxt), wire.TCPFlagRST|wire.TCPFlagACK, 0, nil, 0)
-		}
 		if graceful && m.Flags&fastpath.GoneActiveClose != 0 {
 			sp.enterTimeWait(x, m)
 			sp.free(x, true)

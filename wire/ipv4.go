@@ -80,7 +80,15 @@ func (h IPv4) HeaderLen() int { return int(h[0]&0xf) * 4 }
 // sends and a fast path may want to hand to a slow path.
 func (h IPv4) HasOptions() bool { return h[0]&0xf > 5 }
 
-func (h IPv4) TOS() uint8           { return h[1] }
+func (h IPv4) TOS() uint8 { return h[1] }
+
+// ECN codepoints in the low two bits of the TOS byte (RFC 3168 section 5).
+const (
+	ECNMask = 0b11
+	ECNECT0 = 0b10
+	ECNCE   = 0b11
+)
+
 func (h IPv4) TotalLen() uint16     { return binary.BigEndian.Uint16(h[2:]) }
 func (h IPv4) ID() uint16           { return binary.BigEndian.Uint16(h[4:]) }
 func (h IPv4) DF() bool             { return h[6]&(ipv4FlagDF>>8) != 0 }
