@@ -71,20 +71,20 @@ type EngineStats struct {
 	// path handed back that the core still could not take, CorruptRings
 	// flows aborted for impossible ring positions.
 	RxOutOfWindow, RxBadAck, RxNoTimestamp, RxAfterFin, RxBadOptions uint64
-	RxUrgent, RxIPOptions, AcksRateLimited, InjectDropped           uint64
-	CorruptRings, TxOversize, PMTUUpdates, PMTUIgnored              uint64
+	RxUrgent, RxIPOptions, AcksRateLimited, InjectDropped            uint64
+	CorruptRings, TxOversize, PMTUUpdates, PMTUIgnored               uint64
 }
 
 type engStats struct {
-	rxSegments, rxBytes, rxOOO, rxDupData, rxBadCsum, rxNotOurs atomic.Uint64
-	txSegments, txBytes, txAcks, txRetransmits, rtos, fastRetx  atomic.Uint64
-	punted                                                      [numPunt]atomic.Uint64
-	puntDropped, eventsDeferred, challengeAcks, resets          atomic.Uint64
-	badCommands, probes, pawsDrops, windowUpdates               atomic.Uint64
-	lossProbes                                                  atomic.Uint64
+	rxSegments, rxBytes, rxOOO, rxDupData, rxBadCsum, rxNotOurs      atomic.Uint64
+	txSegments, txBytes, txAcks, txRetransmits, rtos, fastRetx       atomic.Uint64
+	punted                                                           [numPunt]atomic.Uint64
+	puntDropped, eventsDeferred, challengeAcks, resets               atomic.Uint64
+	badCommands, probes, pawsDrops, windowUpdates                    atomic.Uint64
+	lossProbes                                                       atomic.Uint64
 	rxOutOfWindow, rxBadAck, rxNoTimestamp, rxAfterFin, rxBadOptions atomic.Uint64
-	rxUrgent, rxIPOptions, acksRateLimited, injectDropped           atomic.Uint64
-	corruptRings, txOversize, pmtuUpdates, pmtuIgnored              atomic.Uint64
+	rxUrgent, rxIPOptions, acksRateLimited, injectDropped            atomic.Uint64
+	corruptRings, txOversize, pmtuUpdates, pmtuIgnored               atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
