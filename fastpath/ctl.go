@@ -33,7 +33,8 @@ const (
 	KrxGone  = 2 // flow ID left the fast path; Reason says why
 )
 
-// Reasons a frame is punted to the slow path.
+// Reasons a frame is punted to the slow path. PuntIPOptions and PuntURG
+// keep their numbers but are no longer used: the core handles both.
 const (
 	PuntNotIPv4 = iota + 1
 	PuntNotTCP

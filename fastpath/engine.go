@@ -50,6 +50,9 @@ type EngineConfig struct {
 type engCtx struct {
 	cmd *shm.Consumer
 	ev  *shm.Producer
+	// detached: the app corrupted one of the context's queue indices;
+	// the core reads and writes nothing of it any more.
+	detached bool
 }
 
 // EngineStats counts what an engine did; all fields are atomics read with
@@ -73,6 +76,7 @@ type EngineStats struct {
 	RxOutOfWindow, RxBadAck, RxNoTimestamp, RxAfterFin, RxBadOptions uint64
 	RxUrgent, RxIPOptions, AcksRateLimited, InjectDropped            uint64
 	CorruptRings, TxOversize, PMTUUpdates, PMTUIgnored               uint64
+	ContextsDetached                                                 uint64
 }
 
 type engStats struct {
@@ -85,6 +89,7 @@ type engStats struct {
 	rxOutOfWindow, rxBadAck, rxNoTimestamp, rxAfterFin, rxBadOptions atomic.Uint64
 	rxUrgent, rxIPOptions, acksRateLimited, injectDropped            atomic.Uint64
 	corruptRings, txOversize, pmtuUpdates, pmtuIgnored               atomic.Uint64
+	contextsDetached                                                 atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -192,6 +197,7 @@ func (e *Engine) Stats() EngineStats {
 		RxIPOptions: s.rxIPOptions.Load(), AcksRateLimited: s.acksRateLimited.Load(),
 		InjectDropped: s.injectDropped.Load(), CorruptRings: s.corruptRings.Load(),
 		TxOversize: s.txOversize.Load(), PMTUUpdates: s.pmtuUpdates.Load(), PMTUIgnored: s.pmtuIgnored.Load(),
+		ContextsDetached: s.contextsDetached.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()
@@ -426,13 +432,33 @@ func (e *Engine) attach(idx uint32) {
 	e.ctxOn = append(e.ctxOn, uint16(idx))
 }
 
+// detach stops serving context ci, whose queue indices its app corrupted
+// (shm queues check them and fail for good). Its flows stay installed
+// until the slow path closes them; their events are dropped.
+func (e *Engine) detach(ci uint16) {
+	e.stats.contextsDetached.Add(1)
+	e.ctxs[ci] = engCtx{detached: true}
+	k := 0
+	for _, x := range e.ctxOn {
+		if x != ci {
+			e.ctxOn[k] = x
+			k++
+		}
+	}
+	e.ctxOn = e.ctxOn[:k]
+}
+
 // pollApps applies the applications' commands.
 func (e *Engine) pollApps() bool {
 	worked := false
 	for _, ci := range e.ctxOn {
 		c := &e.ctxs[ci]
 		n, err := c.cmd.Peek(cmdBatch)
-		if err != nil || n == 0 {
+		if err != nil {
+			e.detach(ci)
+			return true // ctxOn changed under the loop: the next poll goes on
+		}
+		if n == 0 {
 			continue
 		}
 		worked = true
@@ -538,11 +564,22 @@ func (e *Engine) flushEvents() {
 			continue
 		}
 		c := &e.ctxs[f.ctx]
-		if c.ev == nil {
-			kept = append(kept, id)
+		if c.ev == nil && !c.detached {
+			kept = append(kept, id) // not attached yet
 			continue
 		}
-		if n, _ := c.ev.Reserve(1); n == 0 {
+		n, err := 0, error(nil)
+		if !c.detached {
+			n, err = c.ev.Reserve(1)
+		}
+		if err != nil {
+			e.detach(f.ctx)
+		}
+		if c.detached {
+			f.flags &^= fInEv
+			continue
+		}
+		if n == 0 {
 			e.stats.eventsDeferred.Add(1)
 			kept = append(kept, id)
 			continue
