@@ -77,6 +77,9 @@ type EngineStats struct {
 	RxUrgent, RxIPOptions, AcksRateLimited, InjectDropped            uint64
 	CorruptRings, TxOversize, PMTUUpdates, PMTUIgnored               uint64
 	ContextsDetached                                                 uint64
+	// SpuriousUndos counts recoveries D-SACKs proved spurious, whose
+	// window reduction was undone (RFC 3708).
+	SpuriousUndos uint64
 }
 
 type engStats struct {
@@ -90,6 +93,7 @@ type engStats struct {
 	rxUrgent, rxIPOptions, acksRateLimited, injectDropped            atomic.Uint64
 	corruptRings, txOversize, pmtuUpdates, pmtuIgnored               atomic.Uint64
 	contextsDetached                                                 atomic.Uint64
+	spuriousUndos                                                    atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -197,7 +201,7 @@ func (e *Engine) Stats() EngineStats {
 		RxIPOptions: s.rxIPOptions.Load(), AcksRateLimited: s.acksRateLimited.Load(),
 		InjectDropped: s.injectDropped.Load(), CorruptRings: s.corruptRings.Load(),
 		TxOversize: s.txOversize.Load(), PMTUUpdates: s.pmtuUpdates.Load(), PMTUIgnored: s.pmtuIgnored.Load(),
-		ContextsDetached: s.contextsDetached.Load(),
+		ContextsDetached: s.contextsDetached.Load(), SpuriousUndos: s.spuriousUndos.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()
@@ -396,7 +400,7 @@ func (e *Engine) pmtu(m *CtlMsg) {
 	}
 	f := &e.fs.hot[m.ID]
 	c := &e.fs.cold[m.ID]
-	mss := clampMSS(uint32(m.MTU)-ipTCPHeaders, f.flags&fTS != 0)
+	mss := clampMSS(uint32(m.MTU)-ipTCPHeaders-f.optionsLen(), f.flags&fTS != 0)
 	if !tcp.Seq(m.SndUna).InWindow(f.sndUna, uint32(f.sndMax-f.sndUna)) || mss >= f.mss {
 		e.stats.pmtuIgnored.Add(1)
 		return
@@ -405,7 +409,7 @@ func (e *Engine) pmtu(m *CtlMsg) {
 	f.mss = mss
 	c.sb.SetMSS(uint32(mss))
 	if f.flags&fSACK != 0 {
-		c.sb.OnRTO()
+		c.rack.OnRTO(&c.sb)
 	}
 	e.goBack(f)
 	e.wantTx(m.ID)

@@ -70,6 +70,7 @@ type flow struct {
 type flowCold struct {
 	ooo   tcp.OOO
 	sb    tcp.Scoreboard
+	rack  tcp.RACK
 	rto   tcp.RTOEstimator
 	pacer tcp.Pacer
 	rx    appif.Ring
@@ -81,6 +82,9 @@ type flowCold struct {
 	rxFinAt        tcp.Seq // the peer's FIN, seen out of order
 	rxFinQueued    bool
 	nagle          bool // the app asked for Nagle (appif.CmdNagle)
+	// undoCwnd, undoSsthresh: the window before the last reduction, put
+	// back if D-SACKs prove it spurious.
+	undoCwnd, undoSsthresh uint32
 }
 
 // Header sizes that bound the MSS: IPv4 and TCP without options, the
@@ -94,6 +98,15 @@ const (
 	// a frame per byte; our SACK option space needs it above 36 too.
 	minSndMSS = 48
 )
+
+// optionsLen is the option space every segment of the flow carries
+// (timestamps), which the MSS excludes.
+func (f *flow) optionsLen() uint32 {
+	if f.flags&fTS != 0 {
+		return tsOptionLen
+	}
+	return 0
+}
 
 // clampMSS returns the payload per segment for a peer that announced
 // mss (options excluded) on a flow with or without timestamps: at least
@@ -208,6 +221,7 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	}
 	c.ooo.Reset(f.rcvNxt)
 	c.sb.Init(f.sndUna, mss)
+	c.rack.Init(f.sndUna)
 	c.rto = tcp.NewRTOEstimator()
 	if fs.rtoMin != 0 {
 		c.rto.Min = fs.rtoMin

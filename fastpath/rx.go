@@ -141,6 +141,11 @@ func (e *Engine) segment(id uint32, ip wire.IPv4, seg wire.TCP) {
 		return
 	}
 	if len(payload) == 0 && !fin {
+		if seq.LessThan(f.rcvNxt) {
+			// A window probe (Linux sends snd_una-1) or a keepalive:
+			// the answer is what it asks for, our window.
+			e.sendAck(id)
+		}
 		return
 	}
 	if f.flags&fECN != 0 {
@@ -233,16 +238,18 @@ func (e *Engine) rateLimitedAck(id uint32) {
 // challengeAck sends an RFC 5961 challenge ACK within the per-flow limit
 // and the engine-wide budget of section 7 (challengeAcksPerSecond).
 func (e *Engine) challengeAck(id uint32) {
+	c := &e.fs.cold[id]
 	if sec := e.now / 1e9; sec != e.chSecond {
 		e.chSecond, e.chBudget = sec, challengeAcksPerSecond
 	}
-	if e.chBudget == 0 {
+	if c.lastInvalidAck != 0 && e.now-c.lastInvalidAck < oowAckIntervalNs || e.chBudget == 0 {
 		e.stats.acksRateLimited.Add(1)
 		return
 	}
 	e.chBudget--
 	e.stats.challengeAcks.Add(1)
-	e.rateLimitedAck(id)
+	c.lastInvalidAck = e.now
+	e.sendAck(id)
 }
 
 // ackInRange applies RFC 5961 section 5.2: an ACK is acceptable only in
@@ -429,7 +436,7 @@ func (e *Engine) ack(id uint32, seg wire.TCP, ackn, seq tcp.Seq, hasTS bool) {
 	e.updateWindow(id, f, c, seq, ackn, wnd)
 	var info tcp.AckInfo
 	if f.flags&fSACK != 0 {
-		info = c.sb.OnAck(ackn, e.sackBlocks())
+		info = e.rackAck(f, c, ackn, hasTS)
 	}
 	if acked > 0 {
 		e.newlyAcked(id, f, c, ackn, acked, hasTS)
@@ -441,8 +448,10 @@ func (e *Engine) ack(id uint32, seg wire.TCP, ackn, seq tcp.Seq, hasTS bool) {
 		e.sackLoss(id, f, c, info, acked)
 		return
 	}
+	// RFC 5681 2 defines a duplicate ACK; a closed window is no loss
+	// signal (the persist timer probes it).
 	if acked == 0 && len(seg.Payload()) == 0 && seg.Flags()&wire.TCPFlagFIN == 0 &&
-		wnd == oldWnd && f.sndUna != f.sndMax {
+		wnd == oldWnd && wnd != 0 && f.sndUna != f.sndMax {
 		e.dupAck(id, f)
 	}
 }
@@ -508,7 +517,7 @@ func (e *Engine) newlyAcked(id uint32, f *flow, c *flowCold, ackn tcp.Seq, acked
 	}
 	if f.sndUna == f.sndMax {
 		e.timers.Cancel(id)
-		f.tlp &^= tlpArmed
+		f.tlp &^= tlpArmed | tlpReo
 	} else {
 		e.armLossTimer(id, f.sndMax)
 	}
@@ -555,24 +564,6 @@ func (e *Engine) ecnEcho(id uint32, f *flow, ackn tcp.Seq, acked uint32) {
 	}
 }
 
-// sackLoss is loss detection with SACK: RFC 6675, plus RFC 5827 early
-// retransmit for flights too short to collect DupThresh SACKs.
-func (e *Engine) sackLoss(id uint32, f *flow, c *flowCold, info tcp.AckInfo, acked uint32) {
-	if info.DupAck && (c.sb.ShouldEnterRecovery() || c.sb.EarlyRetransmit() && !e.canSendNew(id, f, c)) {
-		e.enterRecovery(id, true)
-		return
-	}
-	if !c.sb.InRecovery() {
-		return
-	}
-	if info.Sacked > 0 && acked == 0 && e.ptoAllowed(f, c) {
-		// Progress without a cumulative ACK: the probe timer watches the
-		// retransmissions from here.
-		e.armLossTimer(id, f.sndMax)
-	}
-	e.wantTx(id)
-}
-
 // dupAck counts duplicate ACKs without SACK (RFC 5681 3.2).
 func (e *Engine) dupAck(id uint32, f *flow) {
 	if f.dupAcks < 255 {
@@ -609,6 +600,7 @@ func (e *Engine) enterRecovery(id uint32, sack bool) {
 	c := &e.fs.cold[id]
 	e.stats.fastRetx.Add(1)
 	e.fs.Counters[id].FastRetx.Add(1)
+	c.saveUndo(f)
 	e.reduce(f)
 	f.flags |= fRecovery
 	f.flags &^= fTiming
@@ -620,7 +612,7 @@ func (e *Engine) enterRecovery(id uint32, sack bool) {
 			return
 		}
 		if e.sendRange(id, seg.Start, seg.Len, f.sndUna.Add(queued)) > 0 {
-			c.sb.OnTransmit(seg)
+			e.sent(f, c, seg)
 		}
 	} else {
 		e.goBack(f)

@@ -17,6 +17,7 @@ const pawsWindow = 1
 const (
 	tlpArmed  = 1 << iota // the flow's timer is a probe timeout, not the RTO
 	tlpProbed             // a probe went out; only the RTO until snd_una moves
+	tlpReo                // the flow's timer is RACK's reordering timer
 )
 
 // Probe timeout (RFC 8985 section 7.2): PTO = 2*SRTT plus ptoSlackUs for
@@ -154,7 +155,7 @@ func (e *Engine) sendRecovery(id uint32, f *flow, c *flowCold, mss uint32, dataE
 	if seg.Kind == tcp.SegNew {
 		f.sndNxt = seg.End()
 	}
-	c.sb.OnTransmit(seg)
+	e.sent(f, c, seg)
 	return sent
 }
 
@@ -193,9 +194,7 @@ func (e *Engine) sendNew(id uint32, f *flow, c *flowCold, mss uint32, dataEnd tc
 	if sent == 0 {
 		return 0
 	}
-	if f.flags&fSACK != 0 {
-		c.sb.OnTransmit(tcp.Segment{Start: f.sndNxt, Len: l, Kind: tcp.SegNew})
-	}
+	e.sent(f, c, tcp.Segment{Start: f.sndNxt, Len: l, Kind: tcp.SegNew})
 	f.sndNxt = f.sndNxt.Add(l)
 	return sent
 }
@@ -354,7 +353,7 @@ func (e *Engine) segOptions(f *flow, c *flowCold, n uint32) {
 
 func (e *Engine) armRTO(id uint32) {
 	rto := e.fs.cold[id].rto.Timeout()
-	e.fs.hot[id].tlp &^= tlpArmed
+	e.fs.hot[id].tlp &^= tlpArmed | tlpReo
 	e.timers.Schedule(id, e.now+uint64(rto)*1000)
 }
 
@@ -381,7 +380,7 @@ func (e *Engine) armLossTimer(id uint32, end tcp.Seq) {
 		pto += ptoDelAckUs
 	}
 	pto = min(pto, c.rto.Timeout())
-	f.tlp |= tlpArmed
+	f.tlp = f.tlp&^tlpReo | tlpArmed
 	e.timers.Schedule(id, e.now+uint64(pto)*1000)
 }
 
@@ -400,7 +399,7 @@ func (e *Engine) lossProbe(id uint32) {
 	f.tlp |= tlpProbed
 	e.stats.lossProbes.Add(1)
 	if c.sb.InRecovery() {
-		c.sb.RetransmissionsLost()
+		c.rack.RetransmissionsLost(&c.sb)
 		e.armRTO(id)
 		e.wantTx(id)
 		return
@@ -415,14 +414,16 @@ func (e *Engine) lossProbe(id uint32) {
 	if f.sndNxt == f.sndMax && f.sndNxt.LessThan(dataEnd) && f.sndNxt.LessThan(wndEdge) {
 		n := min(uint32(f.mss), uint32(dataEnd-f.sndNxt), uint32(wndEdge-f.sndNxt))
 		if e.sendRange(id, f.sndNxt, n, dataEnd) > 0 {
-			c.sb.OnTransmit(tcp.Segment{Start: f.sndNxt, Len: n, Kind: tcp.SegNew})
+			e.sent(f, c, tcp.Segment{Start: f.sndNxt, Len: n, Kind: tcp.SegNew})
 			f.sndNxt = f.sndNxt.Add(n)
 			f.sndMax = f.sndNxt
 		}
 		return
 	}
 	l := min(uint32(f.mss), uint32(f.sndMax-f.sndUna))
-	e.sendRange(id, f.sndMax.Sub(l), l, dataEnd)
+	if e.sendRange(id, f.sndMax.Sub(l), l, dataEnd) > 0 {
+		e.sent(f, c, tcp.Segment{Start: f.sndMax.Sub(l), Len: l, Kind: tcp.SegRetransmit})
+	}
 }
 
 func (e *Engine) armPersist(id uint32) {
@@ -469,8 +470,12 @@ func (e *Engine) timeout(id uint32) {
 	if f.flags&fAlive == 0 {
 		return
 	}
-	probe := f.tlp&tlpArmed != 0
-	f.tlp &^= tlpArmed
+	probe, reo := f.tlp&tlpArmed != 0, f.tlp&tlpReo != 0
+	f.tlp &^= tlpArmed | tlpReo
+	if reo && f.sndUna != f.sndMax {
+		e.reoTimeout(id)
+		return
+	}
 	if f.sndWnd == 0 {
 		e.persistProbe(id, f, c)
 		return
@@ -491,12 +496,13 @@ func (e *Engine) timeout(id uint32) {
 	e.stats.rtos.Add(1)
 	e.fs.Counters[id].RTOs.Add(1)
 	flight := uint32(f.sndMax - f.sndUna)
+	c.saveUndo(f)
 	f.ssthresh = max(flight/2, 2*uint32(f.mss))
 	f.cwnd = uint32(f.mss)
 	f.flags &^= fRecovery
 	f.recover = f.sndMax
 	f.dupAcks = 0
-	c.sb.OnRTO()
+	c.rack.OnRTO(&c.sb)
 	c.rto.Backoff()
 	e.goBack(f)
 	e.armRTO(id)

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,10 +40,21 @@ func TestTransfersOverLossyReorderingLink(t *testing.T) {
 	tp.startGotas(t, "afxdp:s0")
 
 	lc, gc := tp.linuxToGotas(t, "9100")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("engine: %+v", tp.stack.Engine().EngineStats(0))
+			out, _ := peer.Run(context.Background(), "ss", "-tinoe")
+			t.Logf("peer sockets:\n%s", out)
+
+		}
+	})
+	t.Log("linux->gotas:")
 	transfer(t, lc, gc, 11, 32<<20, 2*time.Minute)
 	before := tp.stack.Engine().EngineStats(0)
+	t.Log("gotas->linux:")
 	transfer(t, gc, lc, 12, 32<<20, 2*time.Minute)
 	after := tp.stack.Engine().EngineStats(0)
+	linuxReference(t, svc, peer)
 	t.Logf("gotas->linux: %d retransmits, %d fast retransmits, %d loss probes, %d RTOs",
 		after.TxRetransmits-before.TxRetransmits, after.FastRetx-before.FastRetx,
 		after.LossProbes-before.LossProbes, after.RTOs-before.RTOs)
@@ -66,6 +78,36 @@ func TestTransfersOverLossyReorderingLink(t *testing.T) {
 	if n := linuxCounter(t, peer, "TcpExtPAWSEstab"); n > 50 {
 		t.Errorf("Linux discarded %d of gotas's segments as PAWS failures", n)
 	}
+}
+
+// linuxReference moves the same bytes between Linux's own TCP on both
+// ends of the same bridge (an address on the service's interface that the
+// XDP program passes to Linux), so a run reports gotas and Linux side by
+// side under the same loss and reordering.
+func linuxReference(t *testing.T, svc, peer *testnet.Host) {
+	t.Helper()
+	if err := svc.Addr("s0", linuxSvcIP+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := svc.Do(func() (err error) { ln, err = net.Listen("tcp", linuxSvcIP+":9200"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var pc net.Conn
+	if err := peer.Do(func() (err error) { pc, err = net.Dial("tcp", linuxSvcIP+":9200"); return }); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	t.Log("linux->linux (reference, toward the service host):")
+	transfer(t, pc, sc, 13, 32<<20, 2*time.Minute)
+	t.Log("linux->linux (reference, from the service host):")
+	transfer(t, sc, pc, 14, 32<<20, 2*time.Minute)
 }
 
 // linuxCounter reads one of the kernel's SNMP counters (nstat's names) in

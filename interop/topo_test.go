@@ -20,6 +20,9 @@ import (
 const (
 	gotasIP = "10.220.0.1"
 	linuxIP = "10.220.0.2"
+	// linuxSvcIP is a Linux-owned address on the service host's
+	// interface, for reference transfers beside gotas.
+	linuxSvcIP = "10.220.0.3"
 )
 
 // topo is gotas on AF_XDP on one end of a veth and the Linux kernel on the
