@@ -128,7 +128,7 @@ type Stack struct {
 	err     error
 }
 
-const ctlSlots = 1024
+const ctlSlots = 8192
 
 // NewStack assembles a stack on port. It does not start goroutines: call
 // Start, or drive it with Step (tests).
