@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gotas/appif"
+	"gotas/internal/impair"
 	"gotas/shm"
 )
 
@@ -191,10 +192,31 @@ func (w *world) runUntil(done func() bool) bool {
 	return true
 }
 
-const hostileN = 1 << 20 // bytes each way on the good connection
+// hostileN is the bytes each way on the good connection; hostileLink's
+// rate stretches the transfer over some 40 ms of virtual time, so that the
+// hostile context's writes land while it runs.
+const hostileN = 256 << 10
+
+var hostileLink = impair.Config{Delay: 20 * time.Microsecond, RateBps: 100e6}
 
 func runHostile(t *testing.T, data []byte) {
-	p := newPair(t, testConfig(ipA), testConfig(ipB), linkDelay, linkDelay)
+	// Fuzzing makes thousands of pairs in one process: release what
+	// Stack.Stop leaves behind (the mapped region, the contexts' doorbells).
+	// Registered first, this runs after newPair's cleanup has stopped both
+	// stacks.
+	var p *pair
+	t.Cleanup(func() {
+		if p == nil {
+			return
+		}
+		for _, s := range []*Stack{p.a, p.b} {
+			for _, c := range s.sp.ctxs {
+				c.info.Bell.Close()
+			}
+			s.region.Close()
+		}
+	})
+	p = newPair(t, testConfig(ipA), testConfig(ipB), hostileLink, hostileLink)
 	w := &world{t: t, p: p, end: p.clock.Now().Add(hostileLimit)}
 	p.pa.onConn = func(c *appConn) { c.sendTotal, c.shutdown, c.close = hostileN, true, true }
 	p.pb.onConn = func(c *appConn) { c.sendTotal, c.shutdown, c.close = hostileN, true, true }
@@ -328,7 +350,6 @@ func (w *world) publish(off uint64, slot, slots uint32, msg []byte) {
 	}
 	copy(b, msg)
 	w.setWord(off+1*shm.CacheLine, prod+1)
-	w.p.a.slowBell.Ring()
 }
 
 // rings returns the hostile flow's RX and TX rings, if it still has them.
