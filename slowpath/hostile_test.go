@@ -40,8 +40,8 @@ func FuzzHostileApp(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{4, 10, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 10})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > 4096 {
-			data = data[:4096]
+		if len(data) > 1024 {
+			data = data[:1024]
 		}
 		runHostile(t, data)
 	})
@@ -252,7 +252,7 @@ func runHostile(t *testing.T, data []byte) {
 	good := p.pa.order[0]
 
 	in := &fuzzIn{b: data}
-	for ops := 0; !in.empty() && ops < 512; ops++ {
+	for ops := 0; !in.empty() && ops < 128 && w.iters < 100_000; ops++ {
 		w.op(in, good)
 	}
 	ca, cb := p.pa.order[0], p.pb.order[0]
@@ -450,7 +450,7 @@ func (w *world) op(in *fuzzIn, good *appConn) {
 			w.setWord(word, w.word(word)+uint32(in.u16()))
 		}
 	case 4: // let the world run
-		for n := 1 + 8*int(in.u8()); n > 0; n-- {
+		for n := 1 + 4*int(in.u8()); n > 0; n-- {
 			if !w.tick() {
 				return
 			}
@@ -522,7 +522,7 @@ func (w *world) op(in *fuzzIn, good *appConn) {
 		w.cmd(hd, n, 0, in.u8())
 	case 9: // a burst of commands: fills the queue, mixes handles
 		hd := w.handle(in, good)
-		for n := 1 + int(in.u8())*32; n > 0; n-- {
+		for n := 1 + int(in.u8())*16; n > 0; n-- {
 			w.cmd(hd, uint32(n&7), uint32(n&3), uint8(n))
 		}
 	}
