@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"testing"
 	"time"
@@ -76,6 +77,13 @@ type hostile struct {
 	conns  []appif.Handle
 	panics int // of its own client library
 	errs   int
+	closed map[appif.Handle]bool // EvClosed seen
+	// mustAbort: flows whose app-owned ring position (TX head, RX tail)
+	// was set out of range and the core told (strict mode checks they
+	// end); tainted: flows whose service-owned words or headers were
+	// written too, which makes "out of range" ambiguous.
+	mustAbort map[appif.Handle]string
+	tainted   map[appif.Handle]bool
 }
 
 // try runs f as the hostile process's own code: its panics and errors
@@ -109,6 +117,8 @@ func (h *hostile) step() bool {
 				}
 			case appif.EvData:
 				h.ctx.RxDone(ev.Conn, ev.N)
+			case appif.EvClosed:
+				h.closed[ev.Conn] = true
 			}
 		}
 		return nil
@@ -128,6 +138,11 @@ type world struct {
 	idle   int // consecutive busy iterations
 	victim func() (*appConn, *appConn)
 }
+
+// hostileStrict (GOTAS_HOSTILE_STRICT=1) also requires the hostile
+// context's flows with out-of-range ring positions to be aborted
+// (fastpath.GoneCorrupt), which the engine does not do yet.
+var hostileStrict = os.Getenv("GOTAS_HOSTILE_STRICT") == "1"
 
 const (
 	hostileLimit   = 20 * time.Second // virtual
@@ -224,7 +239,8 @@ func runHostile(t *testing.T, data []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hostile{t: t, s: p.a, ctx: hctx, evs: make([]appif.Event, 64)}
+	h := &hostile{t: t, s: p.a, ctx: hctx, evs: make([]appif.Event, 64), closed: map[appif.Handle]bool{},
+		mustAbort: map[appif.Handle]string{}, tainted: map[appif.Handle]bool{}}
 	w.h = h
 	w.peer = newApp(t, p.b)
 	w.peer.onConn = func(c *appConn) { c.sendTotal = 64 << 10 }
@@ -270,6 +286,22 @@ func runHostile(t *testing.T, data []byte) {
 	for _, s := range []*Stack{p.a, p.b} {
 		if err := s.Err(); err != nil {
 			t.Fatalf("HOSTILE/stack-error: %v", err)
+		}
+	}
+	if hostileStrict {
+		// Known engine gap while GoneCorrupt is being implemented: a flow
+		// whose app wrote an impossible ring position must be aborted.
+		w.end = p.clock.Now().Add(time.Second)
+		w.runUntil(func() bool { return false })
+		sp := p.a.sp
+		for hd, which := range h.mustAbort {
+			if h.tainted[hd] || h.closed[hd] {
+				continue
+			}
+			id := hd.Index()
+			if x := sp.byID[id]; x != nil && x.handle == hd && x.state == stEstablished {
+				t.Fatalf("HOSTILE/own-flow-%s-not-aborted (strict): flow %d: the app set an out-of-range ring position and the core was told; the flow is still established a second later", which, id)
+			}
 		}
 	}
 	if testing.Verbose() {
@@ -433,8 +465,21 @@ func (w *world) op(in *fuzzIn, good *appConn) {
 		default:
 			a.Add(^uint32(0)) // back by one
 		}
-		if sel&16 != 0 { // make the core look at it
-			w.cmd(hd, uint32(in.u8()), uint32(in.u8()), in.u8()&appif.CmdNagle)
+		appOwned := sel&3 == 1 || sel&3 == 2 // TX head, RX tail
+		if !appOwned {
+			h.tainted[hd] = true
+		}
+		if sel&16 != 0 { // make the core look at it, now
+			w.cmd(hd, uint32(in.u8())|uint32(sel&1), uint32(in.u8())|uint32(sel>>1&1), in.u8()&appif.CmdNagle)
+			if appOwned && !h.tainted[hd] && !h.closed[hd] {
+				if sel&1 != 0 && tx.Head.Load()-tx.Tail.Load() > tx.Mask+1 {
+					h.mustAbort[hd] = "tx-head"
+				}
+				if sel&1 == 0 && rx.Head.Load()-rx.Tail.Load() > rx.Mask+1 {
+					h.mustAbort[hd] = "rx-tail"
+				}
+			}
+			w.tick()
 		}
 	case 3: // a queue's index words
 		off, _, _ := w.queue(in.u8())
@@ -504,6 +549,12 @@ func (w *world) op(in *fuzzIn, good *appConn) {
 			}
 		}
 		w.setWord(off+uint64(in.u8()%64)*4, in.u32())
+		for _, hd := range h.conns {
+			if id := hd.Index(); id < uint32(len(w.p.a.sp.byID)) && w.p.a.sp.byID[id] != nil &&
+				(w.p.a.sp.byID[id].rxOff == off || w.p.a.sp.byID[id].txOff == off) {
+				h.tainted[hd] = true
+			}
+		}
 	case 8: // fill the TX ring behind the app's back and bump
 		if len(h.conns) == 0 {
 			return
