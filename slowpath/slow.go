@@ -114,6 +114,9 @@ type slow struct {
 	ktxOut []shm.Backlog[fastpath.CtlMsg, *fastpath.CtlMsg]
 
 	onKtx func(m *fastpath.CtlMsg) // tests: sees every message for a core
+	// isnOverride, when set (tests only), replaces the clock-and-hash ISN
+	// of isn, e.g. to put sequence numbers next to 2^31 or 2^32.
+	isnOverride func(k fastpath.FlowKey) tcp.Seq
 }
 
 // Segment sizes.
@@ -382,6 +385,9 @@ func (sp *slow) arpIn(b []byte) {
 // isn returns an RFC 6528 initial sequence number: a 4 µs clock plus a
 // keyed hash of the 4-tuple.
 func (sp *slow) isn(k fastpath.FlowKey) tcp.Seq {
+	if sp.isnOverride != nil {
+		return sp.isnOverride(k)
+	}
 	var b [32 + 12]byte
 	copy(b[:], sp.secret[:])
 	copy(b[32:], k.LocalIP[:])
