@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"runtime/debug"
 	"testing"
 	"time"
@@ -139,10 +138,9 @@ type world struct {
 	victim func() (*appConn, *appConn)
 }
 
-// hostileStrict (GOTAS_HOSTILE_STRICT=1) also requires the hostile
-// context's flows with out-of-range ring positions to be aborted
-// (fastpath.GoneCorrupt), which the engine does not do yet.
-var hostileStrict = os.Getenv("GOTAS_HOSTILE_STRICT") == "1"
+// hostileStrict requires the hostile context's flows with out-of-range
+// ring positions to be aborted (fastpath.GoneCorrupt).
+const hostileStrict = true
 
 const (
 	hostileLimit   = 20 * time.Second // virtual
