@@ -410,8 +410,9 @@ func (e *Engine) ringWrite(r *appif.Ring, pos uint32, p []byte) {
 	copy(r.Data, p[k:])
 }
 
-// rst applies RFC 5961 3.2 to a RST inside the window: only an exact
-// match aborts; elsewhere it gets a challenge ACK.
+// rst applies RFC 5961 3.2: only an exact match aborts; elsewhere in the
+// window a RST gets a challenge ACK; outside it (inWindow lets a segment
+// lag rcv_nxt) it is dropped.
 func (e *Engine) rst(id uint32, seq tcp.Seq) {
 	f := &e.fs.hot[id]
 	if seq == f.rcvNxt {
@@ -419,7 +420,9 @@ func (e *Engine) rst(id uint32, seq tcp.Seq) {
 		e.gone(id, GoneReset)
 		return
 	}
-	e.challengeAck(id)
+	if seq.InWindow(f.rcvNxt, max(f.rcvWnd(), 1)) {
+		e.challengeAck(id)
+	}
 }
 
 // ack processes the acknowledgment and window fields of a segment whose
