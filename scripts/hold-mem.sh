@@ -67,9 +67,12 @@ wait_opened() { # waits until every client log says it is holding
 }
 
 echo "== gotas echo server (default config), $PROCS clients x $PER conns"
-ip netns exec $SVC $TB echo-server --stack=gotas --ip-addr=$GOTAS_IP/16 --nic=afxdp:s0 --port 7000 > /tmp/$NS-gsrv.log 2>&1 &
+ip netns exec $SVC $TB echo-server --stack=gotas --ip-addr=$GOTAS_IP/16 --nic=afxdp:s0 --port 7000 --bulk-port 7001 > /tmp/$NS-gsrv.log 2>&1 &
 GPID=$!
 sleep 3
+echo "one bulk stream into the idle gotas stack:"
+ip netns exec $PEER $TB bulk --addr $GOTAS_IP:7001 --duration 5s
+sleep 2
 show "gotas before" $GPID
 S0=$(slab)
 G0=$(kb $GPID VmRSS)
@@ -78,6 +81,8 @@ wait_opened || echo "clients did not all finish opening"
 sleep 5
 show "gotas holding" $GPID
 G1=$(kb $GPID VmRSS); S1=$(slab)
+echo "one bulk stream into the same gotas stack while it holds them:"
+ip netns exec $PEER $TB bulk --addr $GOTAS_IP:7001 --duration 5s
 cat /tmp/$NS-hold*.log | grep -v "^hold: .* after" | sort | uniq -c
 grep -h "holding for" /tmp/$NS-hold*.log | awk '{n+=$2; f+=$4} END {print "total open " n ", failed " f}'
 wait_done

@@ -161,6 +161,7 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	bind := fs.String("bind", "0.0.0.0", "address to listen on")
 	msgSize := fs.Int("msg-size", 64, "echo-server: message size in bytes")
 	bodySize := fs.Int("body-size", 1024, "http-server: response body size in bytes")
+	bulkPort := fs.Int("bulk-port", 0, "also run a bulk-server on this port of the same stack (0: none)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -180,6 +181,16 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "%s listening on %s\n", cmd, ln.Addr())
+	if *bulkPort > 0 && *bulkPort < 65536 {
+		bl, err := st.Listen(net.JoinHostPort(*bind, strconv.Itoa(*bulkPort)))
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "bulk-server listening on %s\n", bl.Addr())
+		go bench.BulkServer(bl)
+		defer bl.Close()
+	}
 	go func() {
 		<-ctx.Done()
 		ln.Close()
