@@ -11,6 +11,7 @@
 # many processes on consecutive ports.
 #
 # Usage: scripts/hold-mem.sh TASBENCH [TOTAL_CONNS] [PROCS] [HOLD_SECONDS]
+# (SKIP_LINUX=1: the gotas half only)
 set -u
 TB=${1:?tasbench binary}
 TOTAL=${2:-100000}
@@ -67,7 +68,7 @@ wait_opened() { # waits until every client log says it is holding
 }
 
 echo "== gotas echo server (default config), $PROCS clients x $PER conns"
-ip netns exec $SVC $TB echo-server --stack=gotas --ip-addr=$GOTAS_IP/16 --nic=afxdp:s0 --port 7000 --bulk-port 7001 > /tmp/$NS-gsrv.log 2>&1 &
+ip netns exec $SVC $TB echo-server --stack=gotas --ip-addr=$GOTAS_IP/16 --nic=afxdp:s0 --port 7000 --bulk-port 7001 --stats-every 5s > /tmp/$NS-gsrv.log 2>&1 &
 GPID=$!
 sleep 3
 echo "one bulk stream into the idle gotas stack:"
@@ -92,9 +93,11 @@ for t in 5 10 20 30 60; do # ring pages are punched out as connections are freed
 	show "gotas ${t}s after the clients closed" $GPID
 done
 echo "gotas: VmRSS delta $(( G1 - G0 )) kB for the connections; Linux client-side slab delta $(( S1 - S0 )) kB"
+grep -A1 "^stats:" /tmp/$NS-gsrv.log | tail -2
 kill $GPID; sleep 3; kill -9 $GPID 2>/dev/null; wait $GPID 2>/dev/null
 rm -f /tmp/$NS-hold*.log
 
+[ -n "${SKIP_LINUX:-}" ] && exit 0
 echo "== Linux echo servers ($PROCS processes), same clients"
 lpids=()
 for i in $(seq 1 $PROCS); do

@@ -162,6 +162,7 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	msgSize := fs.Int("msg-size", 64, "echo-server: message size in bytes")
 	bodySize := fs.Int("body-size", 1024, "http-server: response body size in bytes")
 	bulkPort := fs.Int("bulk-port", 0, "also run a bulk-server on this port of the same stack (0: none)")
+	statsEvery := fs.Duration("stats-every", 0, "gotas: print the stack's resources and counters this often (0: never)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -195,6 +196,9 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 		<-ctx.Done()
 		ln.Close()
 	}()
+	if g, ok := st.(bench.Gotas); ok && *statsEvery > 0 {
+		go printStats(ctx, stdout, g.Stack, *statsEvery)
+	}
 	switch cmd {
 	case "echo-server":
 		return bench.EchoServer(ln, *msgSize)
@@ -317,4 +321,21 @@ func holdClient(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "first error: %s\n", r.FirstErr)
 	}
 	return nil
+}
+
+// printStats prints a gotas stack's resources and counters every d.
+func printStats(ctx context.Context, w io.Writer, st *gotas.Stack, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e := st.Engine()
+		ss := e.Stats()
+		fmt.Fprintf(w, "stats: %+v dropped-events %d ring-bytes-discarded %d accept-no-mem %d backlog-overflow %d\nengine: %+v\n",
+			e.Resources(), st.DroppedEvents(), ss.RingBytesDiscarded, ss.AcceptNoMem, ss.BacklogOverflow, e.EngineStats(0))
+	}
 }
