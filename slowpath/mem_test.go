@@ -34,8 +34,8 @@ func procStatus(t *testing.T, field string) uint64 {
 // connection costs the ring pages its bytes went through), and closing
 // them gives the ring pages back.
 func TestDefaultConfigHoldsManyIdleConns(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
+	if testing.Short() || raceEnabled {
+		t.Skip("short or race: 10,000 connections take long under the race detector")
 	}
 	const conns, msg, batch = 10_000, 64, 500
 	cfg := func(p netip.Prefix) Config {
