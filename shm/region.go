@@ -176,3 +176,29 @@ func (r *Region) aligned(off, size uint64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// PageSize is the granule Discard works in.
+var PageSize = uint64(unix.Getpagesize())
+
+// Discard gives the memory behind the whole pages inside [off, off+n) back
+// to the kernel: it punches a hole in the memfd (fallocate
+// FALLOC_FL_PUNCH_HOLE, the file size is kept), so the pages read as zero
+// and cost nothing until they are written again. Partial pages at either
+// end are left alone, since they may belong to a neighbouring area. Every
+// process that maps the region sees the zeroes, so discard only an area no
+// one uses (a freed ring). It returns the bytes discarded.
+func (r *Region) Discard(off, n uint64) (uint64, error) {
+	if off > uint64(len(r.mem)) || n > uint64(len(r.mem))-off {
+		return 0, fmt.Errorf("%w: discard [%d, +%d) in a %d-byte region", ErrBounds, off, n, len(r.mem))
+	}
+	start := (off + PageSize - 1) &^ (PageSize - 1)
+	end := (off + n) &^ (PageSize - 1)
+	if end <= start {
+		return 0, nil
+	}
+	err := unix.Fallocate(r.fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(start), int64(end-start))
+	if err != nil {
+		return 0, fmt.Errorf("shm: punch hole [%d, %d): %w", start, end, err)
+	}
+	return end - start, nil
+}

@@ -133,7 +133,7 @@ func TestSynFlood(t *testing.T) {
 		}
 		p.clock.Advance(time.Millisecond)
 		p.step(50)
-		if r := p.a.Resources(); r.Conns > backlog+1 || r.Flows > 1 || r.BufferBytes > base.BufferBytes+2*(256<<10)+4096 {
+		if r := p.a.Resources(); r.Conns > backlog+1 || r.Flows > 1 || r.BufferBytes > base.BufferBytes+2*ringArea(256<<10) {
 			t.Fatalf("after %d SYNs: %+v (before %+v)", (i+1)*100, r, base)
 		}
 	}

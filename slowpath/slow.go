@@ -75,6 +75,7 @@ type slowCounters struct {
 	twOverflow, twReplaced                          atomic.Uint64
 	acceptNoMem, cookiesSent, cookiesOK, cookiesBad atomic.Uint64
 	badChecksum, noRoute                            atomic.Uint64
+	ringBytesDiscarded                              atomic.Uint64
 	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
 
@@ -179,7 +180,7 @@ func (sp *slow) stats() StackStats {
 		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
 		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
 		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
-		CookiesBad: st.cookiesBad.Load()}
+		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -425,7 +426,7 @@ func (sp *slow) allocFlow(c *conn) syscall.Errno {
 }
 
 func (sp *slow) newRing(size uint32) (uint64, error) {
-	off, err := sp.s.alloc.Alloc(shm.RingAreaSize(size), shm.CacheLine)
+	off, err := sp.s.alloc.Alloc(ringArea(size), shm.PageSize)
 	if err != nil {
 		return 0, err
 	}
@@ -434,6 +435,20 @@ func (sp *slow) newRing(size uint32) (uint64, error) {
 		return 0, err
 	}
 	return off, nil
+}
+
+// freeRing returns a ring's area to the allocator and its pages to the
+// kernel: the next connection that gets the area starts with no resident
+// memory, so memory follows the bytes in flight rather than the number of
+// connections ever opened. Neither the core (the flow is gone) nor the
+// application (the handle is closed) uses the ring any more.
+func (sp *slow) freeRing(off uint64) {
+	if size, ok := sp.s.alloc.SizeOf(off); ok {
+		if n, err := sp.s.region.Discard(off, size); err == nil {
+			sp.st.ringBytesDiscarded.Add(n)
+		}
+	}
+	sp.s.alloc.Free(off)
 }
 
 // free releases everything a conn holds except a port kept for TIME_WAIT.
@@ -448,8 +463,8 @@ func (sp *slow) free(c *conn, keepPort bool) {
 	if sp.byID[c.id] == c {
 		sp.byID[c.id] = nil
 		sp.freeIDs = append(sp.freeIDs, c.id)
-		sp.s.alloc.Free(c.rxOff)
-		sp.s.alloc.Free(c.txOff)
+		sp.freeRing(c.rxOff)
+		sp.freeRing(c.txOff)
 		sp.res.flows.Add(-1)
 	}
 	if c.ownPort && !keepPort {

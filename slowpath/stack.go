@@ -25,11 +25,16 @@ type Config struct {
 	// Routes adds static routes (may be nil).
 	Routes *Routes
 	// RxBuf and TxBuf are the per-connection ring sizes (powers of two;
-	// default 256 KiB each, so window scaling matters).
+	// default DefaultRingSize, 256 KiB each, so one flow can fill a
+	// bulk window).
 	RxBuf, TxBuf uint32
-	// MaxFlows bounds concurrent connections (default 1024).
+	// MaxFlows bounds concurrent connections (default DefaultMaxFlows).
 	MaxFlows int
-	// RegionSize is the shared-memory region size (default 256 MiB).
+	// RegionSize is the shared-memory region size (default
+	// RegionSizeFor(MaxFlows, RxBuf, TxBuf): room for every flow's rings
+	// and every context's queues). The region is a sparse memfd: only
+	// pages that bytes went through cost memory, and a freed ring's pages
+	// are punched out of it (docs/ARCHITECTURE.md, "Memory").
 	RegionSize uint64
 	// NoSACK, NoTimestamps, NoWindowScale, NoECN switch off offering (and
 	// accepting) each option.
@@ -95,6 +100,9 @@ type StackStats struct {
 	// Established counts connections handed to the fast path, and how many
 	// of them negotiated each option.
 	Established, WithTS, WithSACK, WithWS, WithECN uint64
+	// RingBytesDiscarded counts ring bytes whose pages were given back to
+	// the kernel when their connection was freed.
+	RingBytesDiscarded uint64
 }
 
 // Stack is a complete TCP/IP stack on one port: fast-path engines and
@@ -130,6 +138,36 @@ type Stack struct {
 
 const ctlSlots = 8192
 
+// Defaults for Config.
+const (
+	// DefaultMaxFlows is how many connections a default stack holds
+	// (Linux holds 100,000 idle ones on a small machine; so do we).
+	DefaultMaxFlows = 1 << 17
+	// DefaultRingSize is the default RxBuf and TxBuf.
+	DefaultRingSize = 256 << 10
+)
+
+// ringArea is the region bytes one ring of size data bytes takes: whole
+// pages, page aligned, so a freed ring's pages can be punched out without
+// touching a neighbour's.
+func ringArea(size uint32) uint64 {
+	return (shm.RingAreaSize(size) + shm.PageSize - 1) &^ (shm.PageSize - 1)
+}
+
+// RegionSizeFor is the region size that holds maxFlows connections with
+// rx- and tx-byte rings, plus the control queues of one core and the
+// queues of every context (fastpath.MaxContexts). With the defaults it is
+// about 65 GiB of virtual memory; the memfd is sparse, so only touched
+// pages are resident.
+func RegionSizeFor(maxFlows int, rx, tx uint32) uint64 {
+	const slack = shm.CacheLine // alignment, per allocation
+	ctl := 2 * (shm.QueueSize(fastpath.CtlSlot, ctlSlots) + slack)
+	perCtx := shm.QueueSize(appif.ReqSlot, ctxReqSlots) + shm.QueueSize(appif.RespSlot, ctxRespSlots) +
+		shm.QueueSize(appif.CmdSlot, ctxCmdSlots) + shm.QueueSize(appif.EvSlot, ctxEvSlots) +
+		appif.DescSize + 5*slack
+	return uint64(maxFlows)*(ringArea(rx)+ringArea(tx)) + ctl + fastpath.MaxContexts*perCtx
+}
+
 // NewStack assembles a stack on port. It does not start goroutines: call
 // Start, or drive it with Step (tests).
 func NewStack(port nic.Port, cfg Config) (*Stack, error) {
@@ -137,19 +175,19 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		return nil, errors.New("slowpath: Config.Prefix must be an IPv4 prefix")
 	}
 	if cfg.RxBuf == 0 {
-		cfg.RxBuf = 256 << 10
+		cfg.RxBuf = DefaultRingSize
 	}
 	if cfg.TxBuf == 0 {
-		cfg.TxBuf = 256 << 10
+		cfg.TxBuf = DefaultRingSize
 	}
 	if cfg.MaxFlows == 0 {
-		cfg.MaxFlows = 1024
+		cfg.MaxFlows = DefaultMaxFlows
 	}
 	if cfg.MaxTimeWait <= 0 {
 		cfg.MaxTimeWait = 2 * cfg.MaxFlows
 	}
 	if cfg.RegionSize == 0 {
-		cfg.RegionSize = 256 << 20
+		cfg.RegionSize = RegionSizeFor(cfg.MaxFlows, cfg.RxBuf, cfg.TxBuf)
 	}
 	if cfg.MSL == 0 {
 		cfg.MSL = 30 * time.Second

@@ -6,6 +6,7 @@
 //	tasbench http-server --port 8080 --body-size N
 //	tasbench bulk-server --port P
 //	tasbench bulk --addr IP:P --conns C --duration D [--json]
+//	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
 //
 // The echo protocol is TAS's micro_rpc one: fixed-size messages echoed back.
 package benchcli
@@ -22,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +40,8 @@ Commands:
   http-server   serve a fixed-size body for every GET
   bulk-server   count one-way streams and confirm the byte count
   bulk          one-way stream to a bulk-server; prints Gbit/s
+  hold          open N connections to an echo-server, echo once on each,
+                hold them idle; prints how many stayed open
 
 Every command takes --stack=linux|gotas.
 `
@@ -61,6 +65,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = echoClient(ctx, rest, stdout)
 	case "bulk":
 		err = bulkClient(ctx, rest, stdout)
+	case "hold":
+		err = holdClient(ctx, rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -155,6 +161,8 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	bind := fs.String("bind", "0.0.0.0", "address to listen on")
 	msgSize := fs.Int("msg-size", 64, "echo-server: message size in bytes")
 	bodySize := fs.Int("body-size", 1024, "http-server: response body size in bytes")
+	bulkPort := fs.Int("bulk-port", 0, "also run a bulk-server on this port of the same stack (0: none)")
+	statsEvery := fs.Duration("stats-every", 0, "gotas: print the stack's resources and counters this often (0: never)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -174,10 +182,23 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 		return err
 	}
 	fmt.Fprintf(stdout, "%s listening on %s\n", cmd, ln.Addr())
+	if *bulkPort > 0 && *bulkPort < 65536 {
+		bl, err := st.Listen(net.JoinHostPort(*bind, strconv.Itoa(*bulkPort)))
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "bulk-server listening on %s\n", bl.Addr())
+		go bench.BulkServer(bl)
+		defer bl.Close()
+	}
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	if g, ok := st.(bench.Gotas); ok && *statsEvery > 0 {
+		go printStats(ctx, stdout, g.Stack, *statsEvery)
+	}
 	switch cmd {
 	case "echo-server":
 		return bench.EchoServer(ln, *msgSize)
@@ -255,4 +276,66 @@ func bulkClient(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%d stream(s), %v: %.3f Gbit/s (%d bytes confirmed by the server)\n", *conns, r.Elapsed.Round(time.Millisecond), r.Gbps, r.Bytes)
 	return nil
+}
+
+func holdClient(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("hold", flag.ContinueOnError)
+	openStack := stackFlag(fs)
+	var cfg bench.HoldConfig
+	fs.StringVar(&cfg.Addr, "addr", "", "echo-server IP:PORT (required)")
+	fs.IntVar(&cfg.Conns, "conns", 1000, "connections to open and hold")
+	fs.IntVar(&cfg.MsgSize, "msg-size", 64, "size of the one message echoed on each connection (the server's --msg-size)")
+	fs.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long to hold them once open")
+	fs.IntVar(&cfg.Parallel, "parallel", 64, "dials in flight")
+	src := fs.String("src", "", "linux: comma-separated local addresses to dial from, in turn")
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return fmt.Errorf("%w: --addr=%q: want IP:PORT", errUsage, cfg.Addr)
+	}
+	if cfg.Conns < 1 || cfg.MsgSize < 1 || cfg.Duration < 0 || cfg.Parallel < 1 {
+		return fmt.Errorf("%w: --conns, --msg-size and --parallel must be positive", errUsage)
+	}
+	if *src != "" {
+		cfg.Sources = strings.Split(*src, ",")
+	}
+	st, closeStack, err := openStack()
+	if err != nil {
+		return err
+	}
+	defer closeStack()
+	if !*asJSON {
+		cfg.Progress = stdout
+	}
+	r, err := bench.RunHold(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(r)
+	}
+	fmt.Fprintf(stdout, "%d opened, %d failed, %d still open after %v\n", r.Opened, r.Failed, r.Open, cfg.Duration)
+	if r.FirstErr != "" {
+		fmt.Fprintf(stdout, "first error: %s\n", r.FirstErr)
+	}
+	return nil
+}
+
+// printStats prints a gotas stack's resources and counters every d.
+func printStats(ctx context.Context, w io.Writer, st *gotas.Stack, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		e := st.Engine()
+		ss := e.Stats()
+		fmt.Fprintf(w, "stats: %+v dropped-events %d ring-bytes-discarded %d accept-no-mem %d backlog-overflow %d\nengine: %+v\n",
+			e.Resources(), st.DroppedEvents(), ss.RingBytesDiscarded, ss.AcceptNoMem, ss.BacklogOverflow, e.EngineStats(0))
+	}
 }
