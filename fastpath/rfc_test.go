@@ -910,3 +910,30 @@ func TestRFC9293WindowProbeAnswered(t *testing.T) {
 		}
 	}
 }
+
+// TestRFC896Nagle: Nagle is off by default (as Go's net.TCPConn); a
+// command carrying appif.CmdNagle turns it on for the flow, and then a
+// runt waits while data is in flight, until the flight is acknowledged.
+func TestRFC896Nagle(t *testing.T) {
+	for _, nagle := range []bool{false, true} {
+		h := newSegHarness(t, segOpts{})
+		var fl uint8
+		if nagle {
+			fl = appif.CmdNagle
+		}
+		write := func(n int) []segOut {
+			h.ringPut(make([]byte, n))
+			return h.post(appif.Cmd{Conn: h.handle, TxBump: uint32(n), Flags: fl})
+		}
+		onlyOne(t, "first runt", write(10))
+		out := write(10)
+		if got, want := len(out), map[bool]int{false: 1, true: 0}[nagle]; got != want {
+			t.Fatalf("nagle %v: second runt with data in flight sent %d segments, want %d", nagle, got, want)
+		}
+		if nagle {
+			ack := h.peerAck()
+			ack.Ack = 10
+			h.wantSeg("held runt after the ACK", onlyOne(t, "held runt", h.send(ack)), wire.TCPFlagACK|wire.TCPFlagPSH, 10, 0, 10)
+		}
+	}
+}
