@@ -172,7 +172,10 @@ func (sp *slow) sendSyn(x *conn) {
 	var o wire.TCPOptions
 	sp.synOptions(x, &o, false, 0)
 	fl := wire.TCPFlagSYN
-	if !sp.s.cfg.NoECN {
+	// RFC 3168 6.1.1.1: a lost ECN-setup SYN may have met a middlebox
+	// that drops them, so retransmissions go without; the connection
+	// then does not use ECN (synSentIn).
+	if !sp.s.cfg.NoECN && x.retries == 0 {
 		fl |= wire.TCPFlagECE | wire.TCPFlagCWR
 	}
 	sp.sendSeg(x.rmac, x.key, x.iss, 0, fl, sp.synWindow(), &o, 0)
@@ -183,6 +186,9 @@ func (sp *slow) sendSynAck(x *conn) {
 	var o wire.TCPOptions
 	sp.synOptions(x, &o, true, x.tsRecent)
 	fl := wire.TCPFlagSYN | wire.TCPFlagACK
+	if x.retries > 0 {
+		x.ecn = false // RFC 3168 6.1.1.1, as for the SYN
+	}
 	if x.ecn {
 		fl |= wire.TCPFlagECE
 	}
@@ -324,7 +330,7 @@ func (sp *slow) synSentIn(x *conn, seg wire.TCP, o *wire.TCPOptions, seq, ack tc
 	cfg := &sp.s.cfg
 	x.irs = seq
 	x.negotiate(o, cfg)
-	x.ecn = !cfg.NoECN && fl&wire.TCPFlagECE != 0 && fl&wire.TCPFlagCWR == 0
+	x.ecn = !cfg.NoECN && x.retries == 0 && fl&wire.TCPFlagECE != 0 && fl&wire.TCPFlagCWR == 0
 	x.peerWnd = uint32(seg.Window())
 	rtt := sp.handshakeRTT(x, o)
 	sp.setDeadline(x, 0)
