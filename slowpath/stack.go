@@ -474,6 +474,12 @@ func (s *Stack) Resources() Resources {
 		TimeWait: int(r.timeWait.Load()), Conns: int(r.conns.Load()), BufferBytes: s.cfg.RegionSize - s.alloc.Available()}
 }
 
+// CoreStats returns the poll-loop counters of core i.
+func (s *Stack) CoreStats(i int) fastpath.Stats { return s.cores[i].Stats() }
+
+// NICStats returns the port's frame counters, summed over its queues.
+func (s *Stack) NICStats() nic.Stats { return nic.PortStats(s.port) }
+
 // EngineStats returns the fast-path counters of core i.
 func (s *Stack) EngineStats(i int) fastpath.EngineStats { return s.engines[i].Stats() }
 

@@ -335,7 +335,8 @@ func printStats(ctx context.Context, w io.Writer, st *gotas.Stack, d time.Durati
 		}
 		e := st.Engine()
 		ss := e.Stats()
-		fmt.Fprintf(w, "stats: %+v dropped-events %d ring-bytes-discarded %d accept-no-mem %d backlog-overflow %d\nengine: %+v\n",
-			e.Resources(), st.DroppedEvents(), ss.RingBytesDiscarded, ss.AcceptNoMem, ss.BacklogOverflow, e.EngineStats(0))
+		fmt.Fprintf(w, "stats: %+v dropped-events %d ring-bytes-discarded %d accept-no-mem %d backlog-overflow %d\nengine: %+v\ncore: %+v\nnic: %+v\n",
+			e.Resources(), st.DroppedEvents(), ss.RingBytesDiscarded, ss.AcceptNoMem, ss.BacklogOverflow, e.EngineStats(0),
+			e.CoreStats(0), e.NICStats())
 	}
 }
