@@ -478,15 +478,11 @@ func (e *Engine) pollApps() bool {
 
 func (e *Engine) command(ctx uint16, cmd *appif.Cmd) {
 	id := cmd.Conn.Index()
-	if id >= uint32(len(e.fs.hot)) {
-		e.stats.badCommands.Add(1)
+	if !e.live(id, uint64(cmd.Conn)) || e.fs.hot[id].ctx != ctx {
+		e.stats.badCommands.Add(1) // forged, or stale: the flow is gone or reused
 		return
 	}
 	f := &e.fs.hot[id]
-	if e.fs.pub[id].Load() != uint64(cmd.Conn) || f.flags&fAlive == 0 || f.ctx != ctx {
-		e.stats.badCommands.Add(1) // stale: the flow is gone or reused
-		return
-	}
 	c := &e.fs.cold[id]
 	c.nagle = cmd.Flags&appif.CmdNagle != 0
 	if cmd.Flags&appif.CmdTxClose != 0 && f.flags&fTxClose == 0 {

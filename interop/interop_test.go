@@ -162,19 +162,7 @@ func TestThousandConcurrentEchoes(t *testing.T) {
 		c.MaxFlows = 2048
 		c.RxBuf, c.TxBuf = 64<<10, 64<<10
 	}))
-	ln := tp.gotasListen(t, "9005")
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(c, c)
-				c.Close()
-			}()
-		}
-	}()
+	go echoAll(tp.gotasListen(t, "9005"))
 	const conns, each = 1000, 1 << 20
 	conn := make([]net.Conn, conns)
 	for i := range conn {

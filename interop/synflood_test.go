@@ -183,17 +183,3 @@ func synFrame(b []byte, dst wire.MAC, src, gip wire.Addr4, sport uint16, isn uin
 		Protocol: wire.IPProtoTCP, Src: src, Dst: gip})
 	wire.SetTCPChecksum(src, gip, b[n:n+hl])
 }
-
-// echoAll echoes every connection ln accepts until it is closed.
-func echoAll(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			io.Copy(c, c)
-		}()
-	}
-}

@@ -84,22 +84,28 @@ func (p *pair) run(limit time.Duration, done func() bool) {
 		if !p.clock.Now().Before(end) {
 			p.t.Fatalf("not done after %v of virtual time", limit)
 		}
-		next := end
-		if t, ok := p.clock.NextDeadline(); ok && t.Before(next) {
-			next = t
-		}
-		for _, s := range []*Stack{p.a, p.b} {
-			if d, ok := s.NextDeadline(); ok {
-				if t := p.start.Add(time.Duration(d - 1_000_000_000)); t.Before(next) {
-					next = t
-				}
+		p.advanceToNext(end)
+	}
+}
+
+// advanceToNext moves virtual time to the earliest link or stack
+// deadline, no later than end and at least a microsecond on.
+func (p *pair) advanceToNext(end time.Time) {
+	next := end
+	if t, ok := p.clock.NextDeadline(); ok && t.Before(next) {
+		next = t
+	}
+	for _, s := range []*Stack{p.a, p.b} {
+		if d, ok := s.NextDeadline(); ok {
+			if t := p.start.Add(time.Duration(d - 1_000_000_000)); t.Before(next) {
+				next = t
 			}
 		}
-		if min := p.clock.Now().Add(time.Microsecond); next.Before(min) {
-			next = min
-		}
-		p.clock.AdvanceTo(next)
 	}
+	if min := p.clock.Now().Add(time.Microsecond); next.Before(min) {
+		next = min
+	}
+	p.clock.AdvanceTo(next)
 }
 
 // pattern is the payload: byte i of a stream is pattern[i%len(pattern)];

@@ -178,21 +178,7 @@ func (w *world) tick() bool {
 	if !p.clock.Now().Before(w.end) {
 		return false
 	}
-	next := w.end
-	if t, ok := p.clock.NextDeadline(); ok && t.Before(next) {
-		next = t
-	}
-	for _, s := range []*Stack{p.a, p.b} {
-		if d, ok := s.NextDeadline(); ok {
-			if t := p.start.Add(time.Duration(d - 1_000_000_000)); t.Before(next) {
-				next = t
-			}
-		}
-	}
-	if min := p.clock.Now().Add(time.Microsecond); next.Before(min) {
-		next = min
-	}
-	p.clock.AdvanceTo(next)
+	p.advanceToNext(w.end)
 	return true
 }
 
