@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"gotas/appif"
+	"gotas/internal/appif"
 )
 
 // Listener accepts connections on a port. It implements net.Listener.

@@ -24,10 +24,10 @@ import (
 	"syscall"
 	"time"
 
-	"gotas/appif"
-	"gotas/nic"
-	"gotas/nic/nicopen"
-	"gotas/slowpath"
+	"gotas/internal/appif"
+	"gotas/internal/nic"
+	"gotas/internal/nic/nicopen"
+	"gotas/internal/slowpath"
 )
 
 // Config configures an embedded stack.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"gotas/internal/impair"
-	"gotas/nic/memnic"
+	"gotas/internal/nic/memnic"
 )
 
 // pair makes two embedded stacks joined by an in-memory link.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"gotas/slowpath"
+	"gotas/internal/slowpath"
 )
 
 // serveStream serves size bytes of stream(seed) over HTTP on ln until the

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"gotas/nic/afpacket"
-	"gotas/wire"
+	"gotas/internal/nic/afpacket"
+	"gotas/internal/wire"
 )
 
 // A flood of SYNs from random sources, sent as fast as one AF_PACKET

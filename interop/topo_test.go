@@ -14,7 +14,7 @@ import (
 
 	"gotas"
 	"gotas/internal/testnet"
-	"gotas/slowpath"
+	"gotas/internal/slowpath"
 )
 
 const (

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"gotas/service"
-	"gotas/wire"
+	"gotas/internal/service"
+	"gotas/internal/wire"
 )
 
 func main() {

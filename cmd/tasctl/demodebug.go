@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"gotas"
-	"gotas/fastpath"
+	"gotas/internal/fastpath"
 	"gotas/internal/bench"
 )
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"gotas/internal/testnet"
-	"gotas/service"
+	"gotas/internal/service"
 )
 
 const (

@@ -29,7 +29,7 @@ import (
 
 	"gotas"
 	"gotas/internal/bench"
-	"gotas/nic/nicopen"
+	"gotas/internal/nic/nicopen"
 )
 
 const usage = `Usage: tasbench COMMAND [flags]

@@ -47,7 +47,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"gotas/nic"
+	"gotas/internal/nic"
 )
 
 // Config describes one direction of a link. The zero value is a perfect,

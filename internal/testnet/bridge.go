@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gotas/internal/impair"
-	"gotas/nic"
+	"gotas/internal/nic"
 )
 
 // Bridge joins two hosts as if on one Ethernet, through a middle namespace

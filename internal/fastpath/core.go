@@ -1,0 +1,314 @@
+// Package fastpath runs the per-core poll loops that move frames between a
+// NIC queue and the stack. Each Core owns one nic.Queue and runs on its own
+// locked OS thread: it receives a batch, hands every frame to its Handler,
+// sends what the handler produced in one batch, and, when there is no work,
+// spins briefly before blocking on the queue and a doorbell.
+package fastpath
+
+import (
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gotas/internal/nic"
+	"gotas/internal/shm"
+)
+
+// BatchSize is how many frames one loop iteration receives at most.
+const BatchSize = 32
+
+// Handler processes received frames. It may write replies into tx.
+type Handler interface {
+	HandleFrame(frame []byte, tx *TxBatch)
+}
+
+// Poller is a Handler with work of its own besides received frames (the
+// TCP Engine): queues, timers, transmission. The Core calls Begin before
+// each receive batch and Poll after it, and sleeps no longer than
+// NextDeadline, after PrepareSleep agreed.
+type Poller interface {
+	Handler
+	Begin()
+	Poll(tx *TxBatch) bool
+	NextDeadline() (ns uint64, ok bool)
+	PrepareSleep() bool
+	Woke()
+}
+
+// TxBatch collects frames to send at the end of a loop iteration, in
+// buffers allocated once.
+type TxBatch struct {
+	bufs   [][]byte
+	frames [][]byte
+	// flush, when set (by a Core), sends a full batch so Next never fails.
+	flush func()
+}
+
+// NewTxBatch makes a batch of n MaxFrame-sized buffers.
+func NewTxBatch(n int) *TxBatch {
+	t := &TxBatch{bufs: make([][]byte, n), frames: make([][]byte, 0, n)}
+	for i := range t.bufs {
+		t.bufs[i] = make([]byte, nic.MaxFrame)
+	}
+	return t
+}
+
+// Next returns a MaxFrame-sized buffer to build a frame in, or nil when the
+// batch is full. The frame is queued by Commit.
+func (t *TxBatch) Next() []byte {
+	if len(t.frames) == len(t.bufs) {
+		if t.flush == nil {
+			return nil
+		}
+		t.flush()
+	}
+	return t.bufs[len(t.frames)]
+}
+
+// Commit queues the first n bytes of the buffer Next returned.
+func (t *TxBatch) Commit(n int) {
+	i := len(t.frames)
+	t.frames = append(t.frames, t.bufs[i][:n])
+}
+
+// Frames are the queued frames.
+func (t *TxBatch) Frames() [][]byte { return t.frames }
+
+// Reset empties the batch.
+func (t *TxBatch) Reset() { t.frames = t.frames[:0] }
+
+// Len is the number of frames queued.
+func (t *TxBatch) Len() int { return len(t.frames) }
+
+// Config tunes a Core.
+type Config struct {
+	// BusyPoll never blocks (--fp-no-ints): lowest latency, one core burnt.
+	BusyPoll bool
+	// SpinBeforeBlock is how long an idle loop keeps polling before it
+	// blocks; blocking costs a wakeup of tens of microseconds. The loop
+	// spins up to 8 times longer (maxSpin) while its sleeps keep ending
+	// early, and yields the CPU to other threads at every idle turn.
+	SpinBeforeBlock time.Duration
+	// CPU pins the loop's thread to one CPU when >= 0.
+	CPU int
+	// Bell, if set, is the doorbell the loop sleeps on (the Core does not
+	// own it); otherwise the Core makes its own eventfd.
+	Bell *shm.Doorbell
+	// Clock returns monotonic nanoseconds, for sleep timeouts (default:
+	// time since the Core was made).
+	Clock func() uint64
+}
+
+// Stats counts what a Core did.
+type Stats struct {
+	Iterations, Sleeps, Wakeups uint64
+	// TxRetryDropped counts frames dropped after the queue stayed full.
+	TxRetryDropped uint64
+}
+
+// Core is one fast-path poll loop.
+type Core struct {
+	q       nic.Queue
+	h       Handler
+	cfg     Config
+	rx      [][]byte
+	tx      *TxBatch
+	stopped atomic.Bool
+	wakeFD  int
+	ownFD   bool
+	p       Poller // h as a Poller, or nil
+
+	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
+}
+
+// NewCore makes a loop over q; Run starts it.
+func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
+	fd, own := -1, false
+	if cfg.Bell != nil {
+		fd = cfg.Bell.Fd()
+	} else {
+		var err error
+		if fd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+			return nil, err
+		}
+		own = true
+	}
+	if cfg.SpinBeforeBlock == 0 {
+		cfg.SpinBeforeBlock = 50 * time.Microsecond
+	}
+	if cfg.Clock == nil {
+		start := time.Now()
+		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
+	}
+	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), wakeFD: fd, ownFD: own}
+	c.p, _ = h.(Poller)
+	c.tx.flush = c.flush
+	return c, nil
+}
+
+// Doorbell is an eventfd that wakes a blocked loop when written.
+func (c *Core) Doorbell() int { return c.wakeFD }
+
+// Stop makes Run return after its current iteration.
+func (c *Core) Stop() {
+	c.stopped.Store(true)
+	var one = [8]byte{1}
+	unix.Write(c.wakeFD, one[:])
+}
+
+// Close releases the doorbell; call it after Run has returned.
+func (c *Core) Close() error {
+	if !c.ownFD {
+		return nil
+	}
+	return unix.Close(c.wakeFD)
+}
+
+// Stats reads the loop's counters.
+func (c *Core) Stats() Stats {
+	return Stats{Iterations: c.iterations.Load(), Sleeps: c.sleeps.Load(),
+		Wakeups: c.wakeups.Load(), TxRetryDropped: c.txRetryDropped.Load()}
+}
+
+// Run polls until Stop. It locks its goroutine to an OS thread so the loop
+// keeps its CPU and its cache.
+func (c *Core) Run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if c.cfg.CPU >= 0 {
+		var set unix.CPUSet
+		set.Set(c.cfg.CPU)
+		_ = unix.SchedSetaffinity(0, &set) // best effort: containers may forbid it
+	}
+	idleSince := time.Time{}
+	spin := c.cfg.SpinBeforeBlock
+	for !c.stopped.Load() {
+		worked, err := c.Step()
+		if err != nil {
+			return err
+		}
+		if worked || c.cfg.BusyPoll {
+			idleSince = time.Time{}
+			continue
+		}
+		if idleSince.IsZero() {
+			idleSince = time.Now()
+			continue
+		}
+		if time.Since(idleSince) < spin {
+			// Spin politely: on a machine with few CPUs the threads that
+			// will produce our next work (the application, a local peer,
+			// the kernel) may be waiting for this very CPU.
+			osYield()
+			continue
+		}
+		start := time.Now()
+		slept, err := c.sleep()
+		if err != nil {
+			return err
+		}
+		if slept {
+			spin = c.adapt(spin, time.Since(start))
+		}
+		idleSince = time.Time{}
+	}
+	return nil
+}
+
+// maxSpin bounds the adaptive spin (unless SpinBeforeBlock is larger).
+const maxSpin = 400 * time.Microsecond
+
+// adapt sets the next spin from how long the last sleep lasted: a sleep
+// cut short by work soon after it began means the spin stopped just before
+// the work came (a request/response rhythm slower than the spin), so the
+// wakeup was avoidable: spin longer next time. A long sleep means the
+// queue really was idle: back to the configured spin.
+func (c *Core) adapt(spin, slept time.Duration) time.Duration {
+	if slept < spin {
+		return min(2*spin, max(maxSpin, c.cfg.SpinBeforeBlock))
+	}
+	if slept > 4*spin {
+		return c.cfg.SpinBeforeBlock
+	}
+	return spin
+}
+
+// sleep blocks until a frame, a doorbell or the next deadline; it reports
+// whether it blocked at all.
+func (c *Core) sleep() (bool, error) {
+	timeout := 100 * time.Millisecond
+	if c.p != nil {
+		if !c.p.PrepareSleep() {
+			return false, nil
+		}
+		defer c.p.Woke()
+		if at, ok := c.p.NextDeadline(); ok {
+			now := c.cfg.Clock()
+			if at <= now {
+				return false, nil
+			}
+			timeout = min(timeout, time.Duration(at-now))
+		}
+	}
+	c.sleeps.Add(1)
+	// Level-triggered: a frame that arrived after the last poll keeps
+	// the queue's fd readable, so no wakeup is lost.
+	if _, err := nic.Wait(c.q, timeout, c.wakeFD); err != nil {
+		return false, err
+	}
+	c.drainDoorbell()
+	c.wakeups.Add(1)
+	return true, nil
+}
+
+// osYield gives the CPU to another runnable thread, if any (sched_yield;
+// raw, so the Go scheduler does not hand off the core's P for it).
+func osYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
+func (c *Core) drainDoorbell() {
+	var buf [8]byte
+	unix.Read(c.wakeFD, buf[:])
+}
+
+// Step runs one iteration: receive a batch, handle it, let a Poller do
+// its other work, send what was produced. Tests drive a Core with Step
+// instead of Run to stay on one goroutine (and deterministic).
+func (c *Core) Step() (bool, error) {
+	c.iterations.Add(1)
+	if c.p != nil {
+		c.p.Begin()
+	}
+	n, err := c.q.Recv(c.rx)
+	if err != nil {
+		return false, err
+	}
+	for _, f := range c.rx[:n] {
+		c.h.HandleFrame(f, c.tx)
+	}
+	worked := n > 0
+	if c.p != nil {
+		worked = c.p.Poll(c.tx) || worked
+	}
+	c.flush()
+	return worked, nil
+}
+
+// flush sends the batch; a queue that stays full for a few tries loses the
+// rest, counted, rather than stalling receive.
+func (c *Core) flush() {
+	frames := c.tx.frames
+	for tries := 0; len(frames) > 0 && tries < 64; tries++ {
+		n, err := c.q.Send(frames)
+		if errors.Is(err, nic.ErrClosed) {
+			break
+		}
+		frames = frames[n:]
+	}
+	if len(frames) > 0 {
+		c.txRetryDropped.Add(uint64(len(frames)))
+	}
+	c.tx.Reset()
+}

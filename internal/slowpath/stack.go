@@ -1,0 +1,524 @@
+package slowpath
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gotas/internal/appif"
+	"gotas/internal/fastpath"
+	"gotas/internal/nic"
+	"gotas/internal/shm"
+	"gotas/internal/wire"
+)
+
+// Config configures a Stack. The zero value of every field but Prefix is a
+// usable default.
+type Config struct {
+	// Prefix is the local address and its directly connected subnet
+	// (--ip-addr, e.g. 10.0.0.1/24).
+	Prefix netip.Prefix
+	// Routes adds static routes (may be nil).
+	Routes *Routes
+	// RxBuf and TxBuf are the per-connection ring sizes (powers of two;
+	// default DefaultRingSize, 256 KiB each, so one flow can fill a
+	// bulk window).
+	RxBuf, TxBuf uint32
+	// MaxFlows bounds concurrent connections (default DefaultMaxFlows).
+	MaxFlows int
+	// RegionSize is the shared-memory region size (default
+	// RegionSizeFor(MaxFlows, RxBuf, TxBuf): room for every flow's rings
+	// and every context's queues). The region is a sparse memfd: only
+	// pages that bytes went through cost memory, and a freed ring's pages
+	// are punched out of it (docs/ARCHITECTURE.md, "Memory").
+	RegionSize uint64
+	// NoSACK, NoTimestamps, NoWindowScale, NoECN switch off offering (and
+	// accepting) each option.
+	NoSACK, NoTimestamps, NoWindowScale, NoECN bool
+	// MSL is the maximum segment lifetime; TIME_WAIT lasts 2*MSL
+	// (default 30 s; tests use milliseconds).
+	MSL time.Duration
+	// MaxTimeWait bounds connections in TIME_WAIT (default 2*MaxFlows;
+	// Linux's tcp_max_tw_buckets plays this part); at the bound the
+	// oldest entry is dropped early.
+	MaxTimeWait int
+	// SynRTO is the first SYN / SYN-ACK retransmission timeout (default
+	// 1 s, doubling); SynRetries how many retransmissions before a
+	// connect fails with ETIMEDOUT (default 5).
+	SynRTO     time.Duration
+	SynRetries int
+	// RTOMin is the fast path's retransmission-timeout floor (default
+	// 200 ms); RTORetries how many consecutive RTOs abort a connection.
+	RTOMin     time.Duration
+	RTORetries int
+	// ARPRetry and ARPRetries control resolution (default 500 ms, 3).
+	ARPRetry   time.Duration
+	ARPRetries int
+	// Clock returns monotonic nanoseconds (default: real time). Tests pass
+	// a virtual clock and drive the stack with Step.
+	Clock func() uint64
+	// BusyPoll keeps the fast-path cores spinning (--fp-no-ints).
+	BusyPoll bool
+}
+
+// Resources counts what connections hold, for leak checks.
+type Resources struct {
+	Flows, Ports, TimeWait, Conns int
+	BufferBytes                   uint64 // bytes of the region in use by rings and queues
+}
+
+// StackStats counts slow-path events.
+type StackStats struct {
+	Host                                          Stats
+	Punted                                        [8]uint64 // by fastpath.Punt* reason
+	SynsIn, SynAcksOut, BacklogOverflow, RstsSent uint64
+	Refused, TimedOut, Resets, Reinjected         uint64
+	BadChecksum, NoRoute, ARPRequests             uint64
+	// KtxDropped counts frames not handed to a core because its queue was
+	// full (control messages wait instead).
+	KtxDropped uint64
+	// ARPRefused counts neighbours not cached, or resolutions failed at
+	// once, because the ARP cache or its pending resolutions were full.
+	ARPRefused uint64
+	// PMTUAccepted counts ICMP "fragmentation needed" messages passed to
+	// a core (KtxPMTU); PMTUIgnored those that failed the checks.
+	PMTUAccepted, PMTUIgnored uint64
+	// TimeWaitOverflow counts TIME_WAIT entries dropped early because
+	// MaxTimeWait were held; TimeWaitReplaced those a new SYN reopened
+	// (RFC 6191).
+	TimeWaitOverflow, TimeWaitReplaced uint64
+	// AcceptNoMem counts handshakes reset at the final ACK because no flow
+	// id or ring memory was left. CookiesSent counts SYN cookies sent
+	// (the SYN found the backlog full); CookiesOK the ACKs that
+	// validated one and opened a connection, CookiesBad those that did
+	// not (answered with a RST).
+	AcceptNoMem, CookiesSent, CookiesOK, CookiesBad uint64
+	// Established counts connections handed to the fast path, and how many
+	// of them negotiated each option.
+	Established, WithTS, WithSACK, WithWS, WithECN uint64
+	// RingBytesDiscarded counts ring bytes whose pages were given back to
+	// the kernel when their connection was freed.
+	RingBytesDiscarded uint64
+}
+
+// Stack is a complete TCP/IP stack on one port: fast-path engines and
+// their cores, and the slow path. NewContext gives applications access.
+type Stack struct {
+	cfg    Config
+	port   nic.Port
+	mac    wire.MAC
+	ip     wire.Addr4
+	region *shm.Region
+	alloc  *shm.Allocator
+	sh     *fastpath.Shared
+
+	engines   []*fastpath.Engine
+	cores     []*fastpath.Core
+	coreBells []*shm.Doorbell
+	slowBell  *shm.Doorbell
+	ktx       []*shm.Producer
+	krx       []*shm.Consumer
+	ctlOffs   []uint64
+
+	mu      sync.Mutex
+	newCtxs []*svcCtx
+	nCtx    int
+	hasNew  atomic.Bool
+
+	sp      *slow // slow-path state, owned by the slow-path goroutine
+	wg      sync.WaitGroup
+	stopped atomic.Bool
+	errMu   sync.Mutex
+	err     error
+}
+
+const ctlSlots = 8192
+
+// Defaults for Config.
+const (
+	// DefaultMaxFlows is how many connections a default stack holds
+	// (Linux holds 100,000 idle ones on a small machine; so do we).
+	DefaultMaxFlows = 1 << 17
+	// DefaultRingSize is the default RxBuf and TxBuf.
+	DefaultRingSize = 256 << 10
+)
+
+// ringArea is the region bytes one ring of size data bytes takes: whole
+// pages, page aligned, so a freed ring's pages can be punched out without
+// touching a neighbour's.
+func ringArea(size uint32) uint64 {
+	return (shm.RingAreaSize(size) + shm.PageSize - 1) &^ (shm.PageSize - 1)
+}
+
+// RegionSizeFor is the region size that holds maxFlows connections with
+// rx- and tx-byte rings, plus the control queues of one core and the
+// queues of every context (fastpath.MaxContexts). With the defaults it is
+// about 65 GiB of virtual memory; the memfd is sparse, so only touched
+// pages are resident.
+func RegionSizeFor(maxFlows int, rx, tx uint32) uint64 {
+	const slack = shm.CacheLine // alignment, per allocation
+	ctl := 2 * (shm.QueueSize(fastpath.CtlSlot, ctlSlots) + slack)
+	perCtx := shm.QueueSize(appif.ReqSlot, ctxReqSlots) + shm.QueueSize(appif.RespSlot, ctxRespSlots) +
+		shm.QueueSize(appif.CmdSlot, ctxCmdSlots) + shm.QueueSize(appif.EvSlot, ctxEvSlots) +
+		appif.DescSize + 5*slack
+	return uint64(maxFlows)*(ringArea(rx)+ringArea(tx)) + ctl + fastpath.MaxContexts*perCtx
+}
+
+// NewStack assembles a stack on port. It does not start goroutines: call
+// Start, or drive it with Step (tests).
+func NewStack(port nic.Port, cfg Config) (*Stack, error) {
+	if !cfg.Prefix.Addr().Is4() {
+		return nil, errors.New("slowpath: Config.Prefix must be an IPv4 prefix")
+	}
+	if cfg.RxBuf == 0 {
+		cfg.RxBuf = DefaultRingSize
+	}
+	if cfg.TxBuf == 0 {
+		cfg.TxBuf = DefaultRingSize
+	}
+	if cfg.MaxFlows == 0 {
+		cfg.MaxFlows = DefaultMaxFlows
+	}
+	if cfg.MaxTimeWait <= 0 {
+		cfg.MaxTimeWait = 2 * cfg.MaxFlows
+	}
+	if cfg.RegionSize == 0 {
+		cfg.RegionSize = RegionSizeFor(cfg.MaxFlows, cfg.RxBuf, cfg.TxBuf)
+	}
+	if cfg.MSL == 0 {
+		cfg.MSL = 30 * time.Second
+	}
+	if cfg.SynRTO == 0 {
+		cfg.SynRTO = time.Second
+	}
+	if cfg.SynRetries == 0 {
+		cfg.SynRetries = 5
+	}
+	if cfg.ARPRetry == 0 {
+		cfg.ARPRetry = 500 * time.Millisecond
+	}
+	if cfg.ARPRetries == 0 {
+		cfg.ARPRetries = defaultARPRetries
+	}
+	if cfg.Clock == nil {
+		start := time.Now()
+		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
+	}
+	info := port.Info()
+	s := &Stack{cfg: cfg, port: port, mac: info.MAC, ip: wire.Addr4(cfg.Prefix.Addr().As4())}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	var err error
+	if s.region, err = shm.Create("gotas", cfg.RegionSize); err != nil {
+		return nil, err
+	}
+	s.alloc = shm.NewAllocator(0, cfg.RegionSize)
+	s.sh = &fastpath.Shared{Region: s.region,
+		Flows: fastpath.NewFlows(cfg.MaxFlows, s.region, uint32(cfg.RTOMin/time.Microsecond))}
+	if s.slowBell, err = shm.NewDoorbell(); err != nil {
+		return nil, err
+	}
+	queues := port.Queues()
+	if len(queues) != 1 {
+		// Flows are owned by the core their packets arrive on; until the
+		// slow path steers flows (flow groups), one queue keeps that true.
+		return nil, fmt.Errorf("slowpath: %d queues; the stack drives exactly one", len(queues))
+	}
+	for i, q := range queues {
+		bell, err := shm.NewDoorbell()
+		if err != nil {
+			return nil, err
+		}
+		s.coreBells = append(s.coreBells, bell)
+		ktxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
+		if err != nil {
+			return nil, err
+		}
+		krxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
+		if err != nil {
+			return nil, err
+		}
+		eng, err := fastpath.NewEngine(s.sh, fastpath.EngineConfig{Core: i, MAC: s.mac, IP: s.ip,
+			PartialCsum: info.PartialRxCsum, Clock: cfg.Clock, MaxRetries: cfg.RTORetries,
+			KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, CoreBell: bell})
+		if err != nil {
+			return nil, err
+		}
+		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bell: bell, Clock: cfg.Clock})
+		if err != nil {
+			return nil, err
+		}
+		p, err := shm.NewProducer(s.region, ktxOff, fastpath.CtlSlot, ctlSlots, bell)
+		if err != nil {
+			return nil, err
+		}
+		c, err := shm.NewConsumer(s.region, krxOff, fastpath.CtlSlot, ctlSlots, s.slowBell)
+		if err != nil {
+			return nil, err
+		}
+		s.engines, s.cores = append(s.engines, eng), append(s.cores, core)
+		s.ktx, s.krx = append(s.ktx, p), append(s.krx, c)
+	}
+	s.sp = newSlow(s)
+	ok = true
+	return s, nil
+}
+
+// newQueue allocates and formats a queue in the region.
+func (s *Stack) newQueue(slot, slots uint32) (uint64, error) {
+	off, err := s.alloc.Alloc(shm.QueueSize(slot, slots), shm.CacheLine)
+	if err != nil {
+		return 0, err
+	}
+	if err := shm.InitQueue(s.region, off, slot, slots); err != nil {
+		s.alloc.Free(off)
+		return 0, err
+	}
+	s.ctlOffs = append(s.ctlOffs, off)
+	return off, nil
+}
+
+// svcCtx is the service side of an application context.
+type svcCtx struct {
+	idx  uint16
+	info *fastpath.ContextInfo
+	req  *shm.Consumer
+	resp *shm.Producer
+	out  shm.Backlog[appif.Ctl, *appif.Ctl] // messages waiting for room in resp
+}
+
+// Context queue sizes.
+const (
+	ctxCmdSlots, ctxEvSlots   = 4096, 4096
+	ctxReqSlots, ctxRespSlots = 512, 512
+)
+
+// NewContext registers an application context and returns the client end
+// (in this process). It may be called from any goroutine.
+func (s *Stack) NewContext() (*appif.Context, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.nCtx >= fastpath.MaxContexts {
+		return nil, errors.New("slowpath: too many contexts")
+	}
+	bell, err := shm.NewDoorbell()
+	if err != nil {
+		return nil, err
+	}
+	d := appif.Desc{Index: uint32(s.nCtx), CmdSlots: ctxCmdSlots, EvSlots: ctxEvSlots,
+		ReqSlots: ctxReqSlots, RespSlots: ctxRespSlots}
+	if d.ReqOff, err = s.newQueue(appif.ReqSlot, ctxReqSlots); err != nil {
+		return nil, err
+	}
+	if d.RespOff, err = s.newQueue(appif.RespSlot, ctxRespSlots); err != nil {
+		return nil, err
+	}
+	for range s.cores {
+		c, err := s.newQueue(appif.CmdSlot, ctxCmdSlots)
+		if err != nil {
+			return nil, err
+		}
+		e, err := s.newQueue(appif.EvSlot, ctxEvSlots)
+		if err != nil {
+			return nil, err
+		}
+		d.CmdOff, d.EvOff = append(d.CmdOff, c), append(d.EvOff, e)
+	}
+	descOff, err := s.alloc.Alloc(appif.DescSize, shm.CacheLine)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := s.region.Bytes(descOff, appif.DescSize)
+	d.Put(b)
+	info := &fastpath.ContextInfo{Desc: d, Bell: bell}
+	sc := &svcCtx{idx: uint16(s.nCtx), info: info}
+	if sc.req, err = shm.NewConsumer(s.region, d.ReqOff, appif.ReqSlot, ctxReqSlots, s.slowBell); err != nil {
+		return nil, err
+	}
+	if sc.resp, err = shm.NewProducer(s.region, d.RespOff, appif.RespSlot, ctxRespSlots, bell); err != nil {
+		return nil, err
+	}
+	ctx, err := appif.Attach(s.region, descOff, bell, s.slowBell, s.coreBells)
+	if err != nil {
+		return nil, err
+	}
+	s.nCtx++
+	s.newCtxs = append(s.newCtxs, sc)
+	s.hasNew.Store(true)
+	s.slowBell.Ring()
+	return ctx, nil
+}
+
+// Start runs the cores and the slow path on their own goroutines.
+func (s *Stack) Start() {
+	for _, c := range s.cores {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := c.Run(); err != nil {
+				s.setErr(err)
+			}
+		}()
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.runSlow()
+	}()
+}
+
+func (s *Stack) setErr(err error) {
+	s.errMu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.errMu.Unlock()
+}
+
+// Err returns the first error a loop stopped with.
+func (s *Stack) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// Step runs one iteration of every core and of the slow path on the
+// calling goroutine, for deterministic tests; it reports whether anything
+// happened.
+func (s *Stack) Step() bool {
+	worked := false
+	for _, c := range s.cores {
+		w, err := c.Step()
+		if err != nil {
+			s.setErr(err)
+		}
+		worked = worked || w
+	}
+	return s.sp.poll() || worked
+}
+
+// NextDeadline is the earliest timer of the stack (ns on its clock).
+func (s *Stack) NextDeadline() (uint64, bool) {
+	t, ok := s.sp.nextTimer, s.sp.nextTimer != 0
+	for _, e := range s.engines {
+		if d, ok2 := e.NextDeadline(); ok2 && (!ok || d < t) {
+			t, ok = d, true
+		}
+	}
+	return t, ok
+}
+
+func (s *Stack) runSlow() {
+	for !s.stopped.Load() {
+		if s.sp.poll() {
+			continue
+		}
+		if !s.sp.prepareSleep() {
+			continue
+		}
+		timeout := 100 * time.Millisecond
+		if t := s.sp.nextTimer; t != 0 {
+			now := s.cfg.Clock()
+			if t <= now {
+				s.sp.woke()
+				continue
+			}
+			timeout = min(timeout, time.Duration(t-now))
+		}
+		s.slowBell.Wait(timeout)
+		s.sp.woke()
+	}
+}
+
+// Stop stops the loops (if started) and releases everything. Contexts
+// must not be used afterwards.
+func (s *Stack) Stop() error {
+	s.stopped.Store(true)
+	for _, c := range s.cores {
+		c.Stop()
+	}
+	s.slowBell.Ring()
+	s.wg.Wait()
+	return s.close()
+}
+
+func (s *Stack) close() error {
+	for _, c := range s.cores {
+		c.Close()
+	}
+	for _, b := range s.coreBells {
+		b.Close()
+	}
+	if s.slowBell != nil {
+		s.slowBell.Close()
+	}
+	// The region stays mapped: client Contexts in this process may still
+	// hold views into it; the GC cannot see them, so unmapping would turn
+	// a late access into a crash instead of a stale read.
+	return nil
+}
+
+// Resources reports what connections currently hold. Safe to call from
+// any goroutine (the counts are atomics).
+func (s *Stack) Resources() Resources {
+	r := &s.sp.res
+	return Resources{Flows: int(r.flows.Load()), Ports: int(r.ports.Load()),
+		TimeWait: int(r.timeWait.Load()), Conns: int(r.conns.Load()), BufferBytes: s.cfg.RegionSize - s.alloc.Available()}
+}
+
+// CoreStats returns the poll-loop counters of core i.
+func (s *Stack) CoreStats(i int) fastpath.Stats { return s.cores[i].Stats() }
+
+// NICStats returns the port's frame counters, summed over its queues.
+func (s *Stack) NICStats() nic.Stats { return nic.PortStats(s.port) }
+
+// EngineStats returns the fast-path counters of core i.
+func (s *Stack) EngineStats(i int) fastpath.EngineStats { return s.engines[i].Stats() }
+
+// FlowCounters returns the congestion-control counters of flow id.
+func (s *Stack) FlowCounters(id uint32) *fastpath.FlowCounters { return &s.sh.Flows.Counters[id] }
+
+// AddNeighbor installs a static ARP entry.
+func (s *Stack) AddNeighbor(ip netip.Addr, mac [6]byte) {
+	s.sp.staticARP(wire.Addr4(ip.As4()), mac)
+}
+
+// Stats returns the slow path's counters.
+func (s *Stack) Stats() StackStats { return s.sp.stats() }
+
+// Addr is the stack's IPv4 address.
+func (s *Stack) Addr() netip.Addr { return s.cfg.Prefix.Addr() }
+
+func randomKey() (k [32]byte) {
+	rand.Read(k[:])
+	return k
+}
+
+// ConnInfo is what a connection negotiated.
+type ConnInfo struct {
+	FlowID             uint32
+	SACK, TS, ECN, WS  bool
+	SndShift, RcvShift uint8
+	PeerMSS            uint16
+	LocalPort          uint16
+}
+
+// ConnInfo describes connection h. It reads slow-path state without
+// synchronisation: call it only on a stack driven by Step (tests).
+func (s *Stack) ConnInfo(h appif.Handle) (ConnInfo, bool) {
+	id := h.Index()
+	if id >= uint32(len(s.sp.byID)) || s.sp.byID[id] == nil || s.sp.byID[id].handle != h {
+		return ConnInfo{}, false
+	}
+	x := s.sp.byID[id]
+	return ConnInfo{FlowID: id, SACK: x.sack, TS: x.ts, ECN: x.ecn, WS: x.ws, SndShift: x.sndShift,
+		RcvShift: x.rcvShift, PeerMSS: x.peerMSS, LocalPort: x.key.LocalPort}, true
+}
