@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"gotas"
-	"gotas/internal/testnet"
 	"gotas/internal/slowpath"
+	"gotas/internal/testnet"
 )
 
 const (

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"gotas"
-	"gotas/internal/fastpath"
 	"gotas/internal/bench"
+	"gotas/internal/fastpath"
 )
 
 // demoDebug holds the demo's undocumented knobs for profiling, read from

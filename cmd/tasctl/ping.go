@@ -12,8 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gotas/internal/testnet"
 	"gotas/internal/service"
+	"gotas/internal/testnet"
 )
 
 const (

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"gotas/internal/appif"
-	"gotas/internal/testnet"
 	"gotas/internal/nic/afxdp"
+	"gotas/internal/testnet"
 )
 
 // Interop with the Linux kernel over AF_XDP on a veth. The Linux peer keeps

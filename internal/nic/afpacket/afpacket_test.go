@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"gotas/internal/testnet"
 	"gotas/internal/nic"
 	"gotas/internal/nic/afpacket"
 	"gotas/internal/nic/nictest"
 	"gotas/internal/nic/virtio"
+	"gotas/internal/testnet"
 )
 
 // quiet disables IPv6 in h so the kernel sends no router or multicast

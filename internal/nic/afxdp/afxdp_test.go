@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"gotas/internal/testnet"
 	"gotas/internal/nic"
 	"gotas/internal/nic/nictest"
+	"gotas/internal/testnet"
 )
 
 var modes = []Mode{ModeNative, ModeGeneric}

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"gotas/internal/testnet"
 	"gotas/internal/nic"
+	"gotas/internal/testnet"
 )
 
 // DstIP is the IPv4 destination of test frames: the "service address" a

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"gotas/internal/testnet"
 	"gotas/internal/nic/afpacket"
 	"gotas/internal/nic/nictest"
 	"gotas/internal/nic/tap"
+	"gotas/internal/testnet"
 )
 
 // peerMAC stands for the stack behind the TAP descriptor; the netdev has
