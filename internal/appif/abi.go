@@ -12,6 +12,7 @@ package appif
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync/atomic"
 
 	"gotas/internal/shm"
@@ -285,6 +286,9 @@ type Ring struct {
 
 // OpenRing attaches to a formatted ring.
 func OpenRing(r *shm.Region, off uint64, size uint32) (Ring, error) {
+	if r == nil {
+		return Ring{}, errors.New("appif: ring in no region")
+	}
 	if _, err := shm.NewRingReader(r, off, size); err != nil { // validates the header
 		return Ring{}, err
 	}

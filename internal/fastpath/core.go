@@ -94,9 +94,10 @@ type Config struct {
 	SpinBeforeBlock time.Duration
 	// CPU pins the loop's thread to one CPU when >= 0.
 	CPU int
-	// Bell, if set, is the doorbell the loop sleeps on (the Core does not
-	// own it); otherwise the Core makes its own eventfd.
-	Bell *shm.Doorbell
+	// Bells, if set, are the doorbells the loop sleeps on (the Core does
+	// not own them): its own and one per application. Otherwise the Core
+	// makes a set with a doorbell of its own.
+	Bells *shm.BellSet
 	// Clock returns monotonic nanoseconds, for sleep timeouts (default:
 	// time since the Core was made).
 	Clock func() uint64
@@ -117,8 +118,8 @@ type Core struct {
 	rx      [][]byte
 	tx      *TxBatch
 	stopped atomic.Bool
-	wakeFD  int
-	ownFD   bool
+	bells   *shm.BellSet
+	ownBell bool
 	p       Poller // h as a Poller, or nil
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
@@ -126,12 +127,14 @@ type Core struct {
 
 // NewCore makes a loop over q; Run starts it.
 func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
-	fd, own := -1, false
-	if cfg.Bell != nil {
-		fd = cfg.Bell.Fd()
-	} else {
-		var err error
-		if fd, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+	bells, own := cfg.Bells, false
+	if bells == nil {
+		bell, err := shm.NewDoorbell()
+		if err != nil {
+			return nil, err
+		}
+		if bells, err = shm.NewBellSet(bell); err != nil {
+			bell.Close()
 			return nil, err
 		}
 		own = true
@@ -143,28 +146,29 @@ func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
 		start := time.Now()
 		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
 	}
-	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), wakeFD: fd, ownFD: own}
+	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), bells: bells, ownBell: own}
 	c.p, _ = h.(Poller)
 	c.tx.flush = c.flush
 	return c, nil
 }
 
-// Doorbell is an eventfd that wakes a blocked loop when written.
-func (c *Core) Doorbell() int { return c.wakeFD }
+// Doorbell wakes a blocked loop when rung.
+func (c *Core) Doorbell() *shm.Doorbell { return c.bells.Own() }
 
 // Stop makes Run return after its current iteration.
 func (c *Core) Stop() {
 	c.stopped.Store(true)
-	var one = [8]byte{1}
-	unix.Write(c.wakeFD, one[:])
+	c.bells.Own().Ring()
 }
 
-// Close releases the doorbell; call it after Run has returned.
+// Close releases the doorbells the Core made; call it after Run has
+// returned.
 func (c *Core) Close() error {
-	if !c.ownFD {
+	if !c.ownBell {
 		return nil
 	}
-	return unix.Close(c.wakeFD)
+	c.bells.Close()
+	return c.bells.Own().Close()
 }
 
 // Stats reads the loop's counters.
@@ -256,10 +260,10 @@ func (c *Core) sleep() (bool, error) {
 	c.sleeps.Add(1)
 	// Level-triggered: a frame that arrived after the last poll keeps
 	// the queue's fd readable, so no wakeup is lost.
-	if _, err := nic.Wait(c.q, timeout, c.wakeFD); err != nil {
+	if _, err := nic.Wait(c.q, timeout, c.bells.Fd()); err != nil {
 		return false, err
 	}
-	c.drainDoorbell()
+	c.bells.Drain()
 	c.wakeups.Add(1)
 	return true, nil
 }
@@ -267,11 +271,6 @@ func (c *Core) sleep() (bool, error) {
 // osYield gives the CPU to another runnable thread, if any (sched_yield;
 // raw, so the Go scheduler does not hand off the core's P for it).
 func osYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
-
-func (c *Core) drainDoorbell() {
-	var buf [8]byte
-	unix.Read(c.wakeFD, buf[:])
-}
 
 // Step runs one iteration: receive a batch, handle it, let a Poller do
 // its other work, send what was produced. Tests drive a Core with Step

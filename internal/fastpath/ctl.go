@@ -25,12 +25,17 @@ const (
 	// validates the sequence against its own window (RFC 5927 5.1) and
 	// lowers the flow's MSS.
 	KtxPMTU = 6
+	// KtxDelContext: context ID's application is gone; forget it and
+	// answer KrxContextGone.
+	KtxDelContext = 7
 )
 
 // KRX (core -> slow path) message types.
 const (
 	KrxFrame = 1 // a punted frame; Reason says why
 	KrxGone  = 2 // flow ID left the fast path; Reason says why
+	// KrxContextGone: the core no longer reads or writes context ID.
+	KrxContextGone = 3
 )
 
 // Reasons a frame is punted to the slow path. PuntIPOptions and PuntURG

@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"slices"
 	"sync/atomic"
 
 	"gotas/internal/appif"
@@ -12,15 +13,21 @@ import (
 // MaxContexts bounds the application contexts a stack serves.
 const MaxContexts = 256
 
-// ContextInfo is a registered application context: its descriptor and the
-// doorbell its owner sleeps on. The slow path fills it in before telling
-// the cores (KtxAddContext), so the atomic pointer store publishes it.
+// ContextInfo is a registered application context: its descriptor, the
+// region of its application that the descriptor's offsets point into, the
+// doorbell its owner sleeps on, and the doorbells its owner rings to wake
+// each core (the application's own, so it can disturb only itself). The
+// slow path fills it in before telling the cores (KtxAddContext), so the
+// atomic pointer store publishes it.
 type ContextInfo struct {
-	Desc appif.Desc
-	Bell *shm.Doorbell
+	Desc      appif.Desc
+	Region    *shm.Region
+	Bell      *shm.Doorbell
+	CoreBells []*shm.Doorbell
 }
 
-// Shared is what the slow path and all cores share in one process.
+// Shared is what the slow path and all cores share in one process. Region
+// holds the control queues (KTX, KRX): service memory no application maps.
 type Shared struct {
 	Region   *shm.Region
 	Flows    *Flows
@@ -43,13 +50,17 @@ type EngineConfig struct {
 	// (CtlSlot-byte slots, CtlSlots each).
 	KtxOff, KrxOff uint64
 	CtlSlots       uint32
-	// SlowBell wakes the slow path (KRX consumer); CoreBell is ours.
-	SlowBell, CoreBell *shm.Doorbell
+	// SlowBell wakes the slow path (KRX consumer). Bells, when set, are
+	// what the core sleeps on: its own doorbell and, added as contexts
+	// attach, the one each application rings for this core.
+	SlowBell *shm.Doorbell
+	Bells    *shm.BellSet
 }
 
 type engCtx struct {
-	cmd *shm.Consumer
-	ev  *shm.Producer
+	cmd  *shm.Consumer
+	ev   *shm.Producer
+	bell *shm.Doorbell // the application's doorbell for this core, in cfg.Bells
 	// detached: the app corrupted one of the context's queue indices;
 	// the core reads and writes nothing of it any more.
 	detached bool
@@ -165,7 +176,7 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 	if cfg.MaxRetries == 0 {
 		cfg.MaxRetries = defaultMaxRetries
 	}
-	ktx, err := shm.NewConsumer(sh.Region, cfg.KtxOff, CtlSlot, cfg.CtlSlots, cfg.CoreBell)
+	ktx, err := shm.NewConsumer(sh.Region, cfg.KtxOff, CtlSlot, cfg.CtlSlots, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -369,6 +380,8 @@ func (e *Engine) pollKtx() bool {
 			}
 		case KtxAddContext:
 			e.attach(m.ID)
+		case KtxDelContext:
+			e.release(m.ID)
 		case KtxKick:
 			if e.live(m.ID, m.Handle) {
 				e.wantTx(m.ID)
@@ -420,20 +433,48 @@ func (e *Engine) attach(idx uint32) {
 		return
 	}
 	ci := e.sh.Contexts[idx].Load()
-	if ci == nil || e.ctxs[idx].cmd != nil || e.cfg.Core >= len(ci.Desc.CmdOff) {
+	core := e.cfg.Core
+	if ci == nil || ci.Region == nil || e.ctxs[idx].cmd != nil || core >= len(ci.Desc.CmdOff) {
 		return
 	}
 	d := &ci.Desc
-	cmd, err := shm.NewConsumer(e.sh.Region, d.CmdOff[e.cfg.Core], appif.CmdSlot, d.CmdSlots, e.cfg.CoreBell)
+	cmd, err := shm.NewConsumer(ci.Region, d.CmdOff[core], appif.CmdSlot, d.CmdSlots, nil)
 	if err != nil {
 		return
 	}
-	ev, err := shm.NewProducer(e.sh.Region, d.EvOff[e.cfg.Core], appif.EvSlot, d.EvSlots, ci.Bell)
+	ev, err := shm.NewProducer(ci.Region, d.EvOff[core], appif.EvSlot, d.EvSlots, ci.Bell)
 	if err != nil {
 		return
 	}
-	e.ctxs[idx] = engCtx{cmd: cmd, ev: ev}
+	var bell *shm.Doorbell
+	if e.cfg.Bells != nil && core < len(ci.CoreBells) {
+		bell = ci.CoreBells[core]
+		if e.cfg.Bells.Add(bell) != nil {
+			return
+		}
+	}
+	e.ctxs[idx] = engCtx{cmd: cmd, ev: ev, bell: bell}
 	e.ctxOn = append(e.ctxOn, uint16(idx))
+}
+
+// release forgets context idx (its application went away) and tells the
+// slow path, which frees the context's memory and doorbells only when
+// every core has: after this the core never touches either again. The
+// context's flows were removed before (KtxRemove comes first on the
+// queue).
+func (e *Engine) release(idx uint32) {
+	if idx >= MaxContexts {
+		return
+	}
+	c := &e.ctxs[idx]
+	if c.bell != nil {
+		e.cfg.Bells.Remove(c.bell)
+	}
+	if c.cmd != nil {
+		e.ctxOn = slices.DeleteFunc(e.ctxOn, func(x uint16) bool { return uint32(x) == idx })
+	}
+	*c = engCtx{}
+	e.report(CtlMsg{Type: KrxContextGone, ID: idx})
 }
 
 // detach stops serving context ci, whose queue indices its app corrupted
@@ -441,6 +482,9 @@ func (e *Engine) attach(idx uint32) {
 // until the slow path closes them; their events are dropped.
 func (e *Engine) detach(ci uint16) {
 	e.stats.contextsDetached.Add(1)
+	if b := e.ctxs[ci].bell; b != nil {
+		e.cfg.Bells.Remove(b) // a corrupt application must not keep waking the core
+	}
 	e.ctxs[ci] = engCtx{detached: true}
 	k := 0
 	for _, x := range e.ctxOn {

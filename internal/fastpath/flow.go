@@ -149,8 +149,9 @@ type FlowParams struct {
 	SACK, TS   bool
 	ECN        bool
 	TSRecent   uint32
-	RTTSample  uint32 // µs from the handshake; 0 if none
-	RxOff      uint64 // byte rings in the region
+	RTTSample  uint32      // µs from the handshake; 0 if none
+	Region     *shm.Region // the owning application's memory
+	RxOff      uint64      // byte rings in Region
 	RxSize     uint32
 	TxOff      uint64
 	TxSize     uint32
@@ -172,15 +173,13 @@ type Flows struct {
 	// memory, whose atomics the race detector does not track), and a
 	// mismatch means the command is stale.
 	pub    []atomic.Uint64
-	region *shm.Region
 	rtoMin uint32
 }
 
-// NewFlows allocates state for max flows whose rings live in region.
-// rtoMin (µs) is the floor of the retransmission timeout (0: default).
-func NewFlows(max int, region *shm.Region, rtoMin uint32) *Flows {
+// NewFlows allocates state for max flows. rtoMin (µs) is the floor of the retransmission timeout (0: default).
+func NewFlows(max int, rtoMin uint32) *Flows {
 	fs := &Flows{Table: NewFlowTable(max), hot: make([]flow, max), cold: make([]flowCold, max),
-		Counters: make([]FlowCounters, max), pub: make([]atomic.Uint64, max), region: region, rtoMin: rtoMin}
+		Counters: make([]FlowCounters, max), pub: make([]atomic.Uint64, max), rtoMin: rtoMin}
 	fs.Table.KeyOf = func(id uint32) *FlowKey { return &fs.hot[id].key }
 	return fs
 }
@@ -191,11 +190,11 @@ func (fs *Flows) Max() int { return len(fs.hot) }
 // Install writes flow id's state from p and publishes it in the table. The
 // id must be free (never used, or reported gone by its core).
 func (fs *Flows) Install(id uint32, p *FlowParams) error {
-	rx, err := appif.OpenRing(fs.region, p.RxOff, p.RxSize)
+	rx, err := appif.OpenRing(p.Region, p.RxOff, p.RxSize)
 	if err != nil {
 		return err
 	}
-	tx, err := appif.OpenRing(fs.region, p.TxOff, p.TxSize)
+	tx, err := appif.OpenRing(p.Region, p.TxOff, p.TxSize)
 	if err != nil {
 		return err
 	}

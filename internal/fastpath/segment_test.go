@@ -116,7 +116,7 @@ func newSegHarness(t testing.TB, o segOpts) *segHarness {
 	t.Cleanup(func() { r.Close() })
 	h.region = r
 	alloc := shm.NewAllocator(0, size)
-	h.sh = &Shared{Region: r, Flows: NewFlows(8, r, o.RTOMin)}
+	h.sh = &Shared{Region: r, Flows: NewFlows(8, o.RTOMin)}
 	ktxOff := h.newQueue(alloc, CtlSlot, segCtlSlots)
 	krxOff := h.newQueue(alloc, CtlSlot, segCtlSlots)
 	h.eng, err = NewEngine(h.sh, EngineConfig{MAC: segLocalMAC, IP: segLocalIP, Clock: func() uint64 { return h.now },
@@ -174,7 +174,7 @@ func (h *segHarness) attachContext(a *shm.Allocator) {
 	d := appif.Desc{Index: segCtx, CmdSlots: segAppSlots, EvSlots: segAppSlots,
 		CmdOff: []uint64{h.newQueue(a, appif.CmdSlot, segAppSlots)},
 		EvOff:  []uint64{h.newQueue(a, appif.EvSlot, segAppSlots)}}
-	h.sh.Contexts[segCtx].Store(&ContextInfo{Desc: d})
+	h.sh.Contexts[segCtx].Store(&ContextInfo{Desc: d, Region: h.region})
 	h.cmd = h.must(shm.NewProducer(h.region, d.CmdOff[0], appif.CmdSlot, segAppSlots, nil))
 	h.ev = h.mustC(shm.NewConsumer(h.region, d.EvOff[0], appif.EvSlot, segAppSlots, nil))
 	h.ktxSend(CtlMsg{Type: KtxAddContext, ID: segCtx})
@@ -191,7 +191,7 @@ func (h *segHarness) installFlow(a *shm.Allocator) {
 	p := FlowParams{Key: h.key, RemoteMAC: segPeerMAC, Ctx: segCtx, Handle: h.handle,
 		ISS: o.ISS, IRS: o.IRS, PeerWindow: o.PeerWindow, SndShift: o.SndShift, RcvShift: o.RcvShift,
 		MSS: o.MSS, SACK: o.SACK, TS: o.TS, ECN: o.ECN, TSRecent: o.TSRecent, RTTSample: o.RTTSample,
-		RxOff: h.newRing(a, o.RxSize), RxSize: o.RxSize, TxOff: h.newRing(a, o.TxSize), TxSize: o.TxSize,
+		Region: h.region, RxOff: h.newRing(a, o.RxSize), RxSize: o.RxSize, TxOff: h.newRing(a, o.TxSize), TxSize: o.TxSize,
 		AdvWindow: o.AdvWindow}
 	if err := h.sh.Flows.Install(segFlowID, &p); err != nil {
 		h.t.Fatal(err)

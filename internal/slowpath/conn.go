@@ -14,31 +14,14 @@ import (
 func (sp *slow) request(c *svcCtx, m *appif.Ctl) {
 	switch m.Type {
 	case appif.ReqListen:
-		st := int32(0)
-		var h appif.Handle
-		if m.LocalPort == 0 || sp.listeners[m.LocalPort] != nil {
-			st = int32(syscall.EADDRINUSE)
-		} else {
-			sp.lstGen++
-			h = appif.MakeHandle(uint32(m.LocalPort), sp.lstGen)
-			sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c,
-				backlog: min(max(int(m.Backlog), 1), maxBacklog)}
-			sp.holdPort(m.LocalPort)
-		}
-		sp.post(c, appif.Ctl{Type: appif.MsgListenOpened, Cookie: m.Cookie, Handle: h, Status: st, LocalPort: m.LocalPort})
+		sp.listen(c, m)
 	case appif.ReqListenClose:
 		l := sp.listeners[uint16(m.Handle.Index())]
 		if l == nil || l.handle != m.Handle || l.ctx != c {
 			return
 		}
 		delete(sp.listeners, l.port)
-		sp.putPort(l.port)
-		for _, x := range sp.conns {
-			if x.lst == l && x.state == stSynRcvd {
-				sp.rstConn(x)
-				sp.free(x, false)
-			}
-		}
+		sp.closeListener(l)
 		sp.post(c, appif.Ctl{Type: appif.MsgListenClosed, Handle: l.handle})
 	case appif.ReqConnect:
 		sp.connect(c, m)
@@ -58,6 +41,39 @@ func (sp *slow) request(c *svcCtx, m *appif.Ctl) {
 			x.state = stClosing
 			sp.toCore(0, fastpath.CtlMsg{Type: fastpath.KtxRemove, ID: x.id, Handle: uint64(x.handle)}, nil)
 		case stGone:
+			sp.free(x, false)
+		}
+	}
+}
+
+func (sp *slow) listen(c *svcCtx, m *appif.Ctl) {
+	st := int32(0)
+	var h appif.Handle
+	switch {
+	case m.LocalPort == 0 || sp.listeners[m.LocalPort] != nil:
+		st = int32(syscall.EADDRINUSE)
+	case c.app.listeners >= c.app.limits.MaxListeners:
+		sp.st.appLimited.Add(1)
+		st = int32(syscall.ENOBUFS)
+	default:
+		sp.lstGen++
+		h = appif.MakeHandle(uint32(m.LocalPort), sp.lstGen)
+		sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c,
+			backlog: min(max(int(m.Backlog), 1), maxBacklog)}
+		sp.holdPort(m.LocalPort)
+		c.app.listeners++
+	}
+	sp.post(c, appif.Ctl{Type: appif.MsgListenOpened, Cookie: m.Cookie, Handle: h, Status: st, LocalPort: m.LocalPort})
+}
+
+// closeListener releases listener l (already out of sp.listeners) and
+// resets its half-open connections.
+func (sp *slow) closeListener(l *listener) {
+	sp.putPort(l.port)
+	l.ctx.app.listeners--
+	for _, x := range sp.conns {
+		if x.lst == l && x.state == stSynRcvd {
+			sp.rstConn(x)
 			sp.free(x, false)
 		}
 	}
@@ -402,7 +418,7 @@ func (sp *slow) flowMSS(x *conn) uint16 {
 // install hands an established connection to the fast path.
 func (sp *slow) install(x *conn, rtt uint32) bool {
 	cfg := &sp.s.cfg
-	p := fastpath.FlowParams{Key: x.key, RemoteMAC: x.rmac, Ctx: x.ctx.idx, Handle: x.handle,
+	p := fastpath.FlowParams{Key: x.key, RemoteMAC: x.rmac, Ctx: x.ctx.idx, Handle: x.handle, Region: x.ctx.app.region,
 		ISS: x.iss, IRS: x.irs, PeerWindow: x.peerWnd, SndShift: x.sndShift, RcvShift: x.rcvShift,
 		MSS: sp.flowMSS(x), SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
 		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow())}

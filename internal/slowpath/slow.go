@@ -65,6 +65,7 @@ const maxBacklog = 4096
 
 type resCounters struct {
 	flows, ports, timeWait, conns atomic.Int64
+	bufBytes                      atomic.Int64 // ring and queue bytes allocated in applications' regions
 }
 
 type slowCounters struct {
@@ -75,6 +76,7 @@ type slowCounters struct {
 	twOverflow, twReplaced                          atomic.Uint64
 	acceptNoMem, cookiesSent, cookiesOK, cookiesBad atomic.Uint64
 	badChecksum, noRoute                            atomic.Uint64
+	appsFreed, appsStalled, appLimited              atomic.Uint64
 	ringBytesDiscarded                              atomic.Uint64
 	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
@@ -102,6 +104,8 @@ type slow struct {
 	twHead    int
 	hs        map[*conn]struct{} // conns with a handshake deadline
 	ctxs      []*svcCtx
+	dying     []*App // applications whose memory waits for their flows and contexts to go
+	bells     *shm.BellSet
 	nextTimer uint64
 	secret    [32]byte
 	hostTx    *fastpath.TxBatch
@@ -195,6 +199,7 @@ func (sp *slow) staticARP(ip wire.Addr4, mac wire.MAC) {
 
 // poll runs one slow-path iteration.
 func (sp *slow) poll() bool {
+	var stalled []*App
 	worked := sp.flushKtx()
 	if sp.s.hasNew.Load() {
 		sp.adopt()
@@ -218,6 +223,15 @@ func (sp *slow) poll() bool {
 		c.req.Release(n)
 		worked = worked || n > 0
 		c.out.Flush(c.resp)
+		if c.out.Len() > outBacklogPerSlot*ctxRespSlots {
+			stalled = append(stalled, c.app)
+		}
+	}
+	for _, a := range stalled {
+		// It stopped reading its responses while they piled up in
+		// service memory.
+		sp.st.appsStalled.Add(1)
+		sp.dropApp(a)
 	}
 	if now := sp.now(); sp.nextTimer != 0 && now >= sp.nextTimer {
 		sp.timers(now)
@@ -262,17 +276,11 @@ func (sp *slow) woke() {
 
 func (sp *slow) adopt() {
 	sp.s.mu.Lock()
-	news := sp.s.newCtxs
-	sp.s.newCtxs = nil
+	news, dead := sp.s.newCtxs, sp.s.deadApps
+	sp.s.newCtxs, sp.s.deadApps = nil, nil
 	sp.s.hasNew.Store(false)
 	sp.s.mu.Unlock()
-	for _, c := range news {
-		sp.ctxs = append(sp.ctxs, c)
-		sp.s.sh.Contexts[c.idx].Store(c.info)
-		for i := range sp.s.ktx {
-			sp.toCore(i, fastpath.CtlMsg{Type: fastpath.KtxAddContext, ID: uint32(c.idx)}, nil)
-		}
-	}
+	sp.adoptApps(news, dead)
 }
 
 // toCore queues a message (and frame) for core i. Control messages (no
@@ -321,7 +329,11 @@ func (sp *slow) send(frame []byte) { sp.toCore(0, fastpath.CtlMsg{Type: fastpath
 
 // post sends a message to an application context, queueing it if the
 // context's queue is full so no status is ever lost.
-func (sp *slow) post(c *svcCtx, m appif.Ctl) { c.out.Send(c.resp, m) }
+func (sp *slow) post(c *svcCtx, m appif.Ctl) {
+	if !c.app.dying {
+		c.out.Send(c.resp, m)
+	}
+}
 
 // fromCore handles one KRX message.
 func (sp *slow) fromCore(slot []byte) {
@@ -335,6 +347,8 @@ func (sp *slow) fromCore(slot []byte) {
 		sp.frameIn(m.Frame(slot), m.Frame(slot))
 	case fastpath.KrxGone:
 		sp.gone(&m)
+	case fastpath.KrxContextGone:
+		sp.contextGone(m.ID)
 	}
 }
 
@@ -399,19 +413,27 @@ func (sp *slow) isn(k fastpath.FlowKey) tcp.Seq {
 	return tcp.Seq(uint32(sp.now()/4000) + binary.BigEndian.Uint32(h[:]))
 }
 
-// allocFlow reserves a flow id, a handle and the two rings.
+// allocFlow reserves a flow id, a handle and the two rings, in the memory
+// of the connection's application and within its limit.
 func (sp *slow) allocFlow(c *conn) syscall.Errno {
-	if len(sp.freeIDs) == 0 {
+	a := c.ctx.app
+	switch {
+	case a.dying:
+		return syscall.ECONNABORTED
+	case a.flows >= a.limits.MaxFlows:
+		sp.st.appLimited.Add(1)
+		return syscall.ENOBUFS
+	case len(sp.freeIDs) == 0:
 		return syscall.ENOBUFS
 	}
 	cfg := &sp.s.cfg
-	rx, err := sp.newRing(cfg.RxBuf)
+	rx, err := newRing(a, cfg.RxBuf)
 	if err != nil {
 		return syscall.ENOBUFS
 	}
-	tx, err := sp.newRing(cfg.TxBuf)
+	tx, err := newRing(a, cfg.TxBuf)
 	if err != nil {
-		sp.s.alloc.Free(rx)
+		a.alloc.Free(rx)
 		return syscall.ENOBUFS
 	}
 	// FIFO reuse: a freed id waits behind every other free id.
@@ -421,34 +443,37 @@ func (sp *slow) allocFlow(c *conn) syscall.Errno {
 	c.handle = appif.MakeHandle(c.id, sp.gens[c.id])
 	c.rxOff, c.txOff = rx, tx
 	sp.byID[c.id] = c
+	a.flows++
 	sp.res.flows.Add(1)
 	return 0
 }
 
-func (sp *slow) newRing(size uint32) (uint64, error) {
-	off, err := sp.s.alloc.Alloc(ringArea(size), shm.PageSize)
+func newRing(a *App, size uint32) (uint64, error) {
+	off, err := a.alloc.Alloc(ringArea(size), shm.PageSize)
 	if err != nil {
 		return 0, err
 	}
-	if err := shm.InitRing(sp.s.region, off, size); err != nil {
-		sp.s.alloc.Free(off)
+	if err := shm.InitRing(a.region, off, size); err != nil {
+		a.alloc.Free(off)
 		return 0, err
 	}
+	a.bufBytes.Add(int64(ringArea(size)))
 	return off, nil
 }
 
-// freeRing returns a ring's area to the allocator and its pages to the
-// kernel: the next connection that gets the area starts with no resident
-// memory, so memory follows the bytes in flight rather than the number of
-// connections ever opened. Neither the core (the flow is gone) nor the
-// application (the handle is closed) uses the ring any more.
-func (sp *slow) freeRing(off uint64) {
-	if size, ok := sp.s.alloc.SizeOf(off); ok {
-		if n, err := sp.s.region.Discard(off, size); err == nil {
+// freeRing returns a ring's area to its application's allocator and its
+// pages to the kernel: the next connection that gets the area starts with
+// no resident memory, so memory follows the bytes in flight rather than
+// the number of connections ever opened. Neither the core (the flow is
+// gone) nor the application (the handle is closed) uses the ring any more.
+func (sp *slow) freeRing(a *App, off uint64) {
+	if size, ok := a.alloc.SizeOf(off); ok {
+		if n, err := a.region.Discard(off, size); err == nil {
 			sp.st.ringBytesDiscarded.Add(n)
 		}
+		a.bufBytes.Add(-int64(size))
 	}
-	sp.s.alloc.Free(off)
+	a.alloc.Free(off)
 }
 
 // free releases everything a conn holds except a port kept for TIME_WAIT.
@@ -461,11 +486,16 @@ func (sp *slow) free(c *conn, keepPort bool) {
 		c.lst.pending--
 	}
 	if sp.byID[c.id] == c {
+		a := c.ctx.app
 		sp.byID[c.id] = nil
 		sp.freeIDs = append(sp.freeIDs, c.id)
-		sp.freeRing(c.rxOff)
-		sp.freeRing(c.txOff)
+		sp.freeRing(a, c.rxOff)
+		sp.freeRing(a, c.txOff)
 		sp.res.flows.Add(-1)
+		a.flows--
+		if a.dying {
+			sp.maybeFree(a)
+		}
 	}
 	if c.ownPort && !keepPort {
 		sp.releasePort(c.key)

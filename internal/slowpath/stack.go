@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,8 +31,8 @@ type Config struct {
 	RxBuf, TxBuf uint32
 	// MaxFlows bounds concurrent connections (default DefaultMaxFlows).
 	MaxFlows int
-	// RegionSize is the shared-memory region size (default
-	// RegionSizeFor(MaxFlows, RxBuf, TxBuf): room for every flow's rings
+	// RegionSize is the size of each application's shared-memory region
+	// (default RegionSizeFor(MaxFlows, RxBuf, TxBuf): room for every flow's rings
 	// and every context's queues). The region is a sparse memfd: only
 	// pages that bytes went through cost memory, and a freed ring's pages
 	// are punched out of it (docs/ARCHITECTURE.md, "Memory").
@@ -119,15 +120,21 @@ type Stack struct {
 	engines   []*fastpath.Engine
 	cores     []*fastpath.Core
 	coreBells []*shm.Doorbell
+	coreSets  []*shm.BellSet // what each core sleeps on: its doorbell and the apps'
 	slowBell  *shm.Doorbell
+	slowBells *shm.BellSet
 	ktx       []*shm.Producer
 	krx       []*shm.Consumer
-	ctlOffs   []uint64
 
-	mu      sync.Mutex
-	newCtxs []*svcCtx
-	nCtx    int
-	hasNew  atomic.Bool
+	// mu guards what other goroutines hand the slow path: new contexts,
+	// dead applications, the free context indices and per-app counts.
+	mu       sync.Mutex
+	newCtxs  []*svcCtx
+	deadApps []*App
+	freeCtx  []uint16
+	appCtxs  map[*App]int
+	hasNew   atomic.Bool
+	local    *App // NewContext's application: this process
 
 	sp      *slow // slow-path state, owned by the slow-path goroutine
 	wg      sync.WaitGroup
@@ -154,18 +161,18 @@ func ringArea(size uint32) uint64 {
 	return (shm.RingAreaSize(size) + shm.PageSize - 1) &^ (shm.PageSize - 1)
 }
 
-// RegionSizeFor is the region size that holds maxFlows connections with
-// rx- and tx-byte rings, plus the control queues of one core and the
-// queues of every context (fastpath.MaxContexts). With the defaults it is
-// about 65 GiB of virtual memory; the memfd is sparse, so only touched
-// pages are resident.
+// RegionSizeFor is the size of the region of one application that holds
+// maxFlows connections with rx- and tx-byte rings, plus the queues of its
+// contexts. With the defaults it is about 65 GiB of virtual memory; the
+// memfd is sparse, so only touched pages are resident.
 func RegionSizeFor(maxFlows int, rx, tx uint32) uint64 {
-	const slack = shm.CacheLine // alignment, per allocation
-	ctl := 2 * (shm.QueueSize(fastpath.CtlSlot, ctlSlots) + slack)
-	perCtx := shm.QueueSize(appif.ReqSlot, ctxReqSlots) + shm.QueueSize(appif.RespSlot, ctxRespSlots) +
-		shm.QueueSize(appif.CmdSlot, ctxCmdSlots) + shm.QueueSize(appif.EvSlot, ctxEvSlots) +
-		appif.DescSize + 5*slack
-	return uint64(maxFlows)*(ringArea(rx)+ringArea(tx)) + ctl + fastpath.MaxContexts*perCtx
+	return appRegionSize(AppLimits{MaxFlows: maxFlows, MaxContexts: defaultAppContexts}, rx, tx, 1)
+}
+
+// controlRegionSize holds the control queues of cores cores: service
+// memory that no application maps.
+func controlRegionSize(cores int) uint64 {
+	return uint64(cores) * 2 * (shm.QueueSize(fastpath.CtlSlot, ctlSlots) + shm.CacheLine)
 }
 
 // NewStack assembles a stack on port. It does not start goroutines: call
@@ -185,9 +192,6 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	}
 	if cfg.MaxTimeWait <= 0 {
 		cfg.MaxTimeWait = 2 * cfg.MaxFlows
-	}
-	if cfg.RegionSize == 0 {
-		cfg.RegionSize = RegionSizeFor(cfg.MaxFlows, cfg.RxBuf, cfg.TxBuf)
 	}
 	if cfg.MSL == 0 {
 		cfg.MSL = 30 * time.Second
@@ -209,7 +213,10 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
 	}
 	info := port.Info()
-	s := &Stack{cfg: cfg, port: port, mac: info.MAC, ip: wire.Addr4(cfg.Prefix.Addr().As4())}
+	s := &Stack{cfg: cfg, port: port, mac: info.MAC, ip: wire.Addr4(cfg.Prefix.Addr().As4()), appCtxs: map[*App]int{}}
+	for i := fastpath.MaxContexts - 1; i >= 0; i-- {
+		s.freeCtx = append(s.freeCtx, uint16(i))
+	}
 	ok := false
 	defer func() {
 		if !ok {
@@ -217,16 +224,20 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		}
 	}()
 	var err error
-	if s.region, err = shm.Create("gotas", cfg.RegionSize); err != nil {
+	queues := port.Queues()
+	size := controlRegionSize(len(queues))
+	if s.region, err = shm.Create("gotas-control", size); err != nil {
 		return nil, err
 	}
-	s.alloc = shm.NewAllocator(0, cfg.RegionSize)
+	s.alloc = shm.NewAllocator(0, size)
 	s.sh = &fastpath.Shared{Region: s.region,
-		Flows: fastpath.NewFlows(cfg.MaxFlows, s.region, uint32(cfg.RTOMin/time.Microsecond))}
+		Flows: fastpath.NewFlows(cfg.MaxFlows, uint32(cfg.RTOMin/time.Microsecond))}
 	if s.slowBell, err = shm.NewDoorbell(); err != nil {
 		return nil, err
 	}
-	queues := port.Queues()
+	if s.slowBells, err = shm.NewBellSet(s.slowBell); err != nil {
+		return nil, err
+	}
 	if len(queues) != 1 {
 		// Flows are owned by the core their packets arrive on; until the
 		// slow path steers flows (flow groups), one queue keeps that true.
@@ -238,6 +249,11 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		s.coreBells = append(s.coreBells, bell)
+		bells, err := shm.NewBellSet(bell)
+		if err != nil {
+			return nil, err
+		}
+		s.coreSets = append(s.coreSets, bells)
 		ktxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
 		if err != nil {
 			return nil, err
@@ -248,11 +264,11 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		}
 		eng, err := fastpath.NewEngine(s.sh, fastpath.EngineConfig{Core: i, MAC: s.mac, IP: s.ip,
 			PartialCsum: info.PartialRxCsum, Clock: cfg.Clock, MaxRetries: cfg.RTORetries,
-			KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, CoreBell: bell})
+			KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, Bells: bells})
 		if err != nil {
 			return nil, err
 		}
-		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bell: bell, Clock: cfg.Clock})
+		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock})
 		if err != nil {
 			return nil, err
 		}
@@ -272,22 +288,14 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// newQueue allocates and formats a queue in the region.
+// newQueue allocates and formats a control queue in the service region.
 func (s *Stack) newQueue(slot, slots uint32) (uint64, error) {
-	off, err := s.alloc.Alloc(shm.QueueSize(slot, slots), shm.CacheLine)
-	if err != nil {
-		return 0, err
-	}
-	if err := shm.InitQueue(s.region, off, slot, slots); err != nil {
-		s.alloc.Free(off)
-		return 0, err
-	}
-	s.ctlOffs = append(s.ctlOffs, off)
-	return off, nil
+	return newQueue(s.region, s.alloc, slot, slots)
 }
 
 // svcCtx is the service side of an application context.
 type svcCtx struct {
+	app  *App
 	idx  uint16
 	info *fastpath.ContextInfo
 	req  *shm.Consumer
@@ -301,60 +309,32 @@ const (
 	ctxReqSlots, ctxRespSlots = 512, 512
 )
 
-// NewContext registers an application context and returns the client end
-// (in this process). It may be called from any goroutine.
+// NewContext registers a context of this process and returns its client
+// end. All such contexts belong to one application (this process), made
+// on first use. It may be called from any goroutine.
 func (s *Stack) NewContext() (*appif.Context, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.nCtx >= fastpath.MaxContexts {
-		return nil, errors.New("slowpath: too many contexts")
-	}
-	bell, err := shm.NewDoorbell()
-	if err != nil {
-		return nil, err
-	}
-	d := appif.Desc{Index: uint32(s.nCtx), CmdSlots: ctxCmdSlots, EvSlots: ctxEvSlots,
-		ReqSlots: ctxReqSlots, RespSlots: ctxRespSlots}
-	if d.ReqOff, err = s.newQueue(appif.ReqSlot, ctxReqSlots); err != nil {
-		return nil, err
-	}
-	if d.RespOff, err = s.newQueue(appif.RespSlot, ctxRespSlots); err != nil {
-		return nil, err
-	}
-	for range s.cores {
-		c, err := s.newQueue(appif.CmdSlot, ctxCmdSlots)
-		if err != nil {
+	a := s.local
+	s.mu.Unlock()
+	if a == nil {
+		var err error
+		if a, err = s.NewApp(int32(os.Getpid()), AppLimits{MaxFlows: s.cfg.MaxFlows}); err != nil {
 			return nil, err
 		}
-		e, err := s.newQueue(appif.EvSlot, ctxEvSlots)
-		if err != nil {
-			return nil, err
+		s.mu.Lock()
+		if s.local == nil {
+			s.local = a
+		} else {
+			a.close()
+			a = s.local
 		}
-		d.CmdOff, d.EvOff = append(d.CmdOff, c), append(d.EvOff, e)
+		s.mu.Unlock()
 	}
-	descOff, err := s.alloc.Alloc(appif.DescSize, shm.CacheLine)
+	descOff, bell, err := s.NewAppContext(a)
 	if err != nil {
 		return nil, err
 	}
-	b, _ := s.region.Bytes(descOff, appif.DescSize)
-	d.Put(b)
-	info := &fastpath.ContextInfo{Desc: d, Bell: bell}
-	sc := &svcCtx{idx: uint16(s.nCtx), info: info}
-	if sc.req, err = shm.NewConsumer(s.region, d.ReqOff, appif.ReqSlot, ctxReqSlots, s.slowBell); err != nil {
-		return nil, err
-	}
-	if sc.resp, err = shm.NewProducer(s.region, d.RespOff, appif.RespSlot, ctxRespSlots, bell); err != nil {
-		return nil, err
-	}
-	ctx, err := appif.Attach(s.region, descOff, bell, s.slowBell, s.coreBells)
-	if err != nil {
-		return nil, err
-	}
-	s.nCtx++
-	s.newCtxs = append(s.newCtxs, sc)
-	s.hasNew.Store(true)
-	s.slowBell.Ring()
-	return ctx, nil
+	return appif.Attach(a.region, descOff, bell, a.slowBell, a.coreBells)
 }
 
 // Start runs the cores and the slow path on their own goroutines.
@@ -433,7 +413,7 @@ func (s *Stack) runSlow() {
 			}
 			timeout = min(timeout, time.Duration(t-now))
 		}
-		s.slowBell.Wait(timeout)
+		s.slowBells.Wait(timeout)
 		s.sp.woke()
 	}
 }
@@ -454,8 +434,14 @@ func (s *Stack) close() error {
 	for _, c := range s.cores {
 		c.Close()
 	}
+	for _, b := range s.coreSets {
+		b.Close()
+	}
 	for _, b := range s.coreBells {
 		b.Close()
+	}
+	if s.slowBells != nil {
+		s.slowBells.Close()
 	}
 	if s.slowBell != nil {
 		s.slowBell.Close()
@@ -471,7 +457,7 @@ func (s *Stack) close() error {
 func (s *Stack) Resources() Resources {
 	r := &s.sp.res
 	return Resources{Flows: int(r.flows.Load()), Ports: int(r.ports.Load()),
-		TimeWait: int(r.timeWait.Load()), Conns: int(r.conns.Load()), BufferBytes: s.cfg.RegionSize - s.alloc.Available()}
+		TimeWait: int(r.timeWait.Load()), Conns: int(r.conns.Load()), BufferBytes: s.bufferBytes()}
 }
 
 // CoreStats returns the poll-loop counters of core i.
@@ -521,4 +507,10 @@ func (s *Stack) ConnInfo(h appif.Handle) (ConnInfo, bool) {
 	x := s.sp.byID[id]
 	return ConnInfo{FlowID: id, SACK: x.sack, TS: x.ts, ECN: x.ecn, WS: x.ws, SndShift: x.sndShift,
 		RcvShift: x.rcvShift, PeerMSS: x.peerMSS, LocalPort: x.key.LocalPort}, true
+}
+
+// bufferBytes is the memory held by rings and queues in applications'
+// regions and the control region (allocated, not necessarily resident).
+func (s *Stack) bufferBytes() uint64 {
+	return uint64(s.sp.res.bufBytes.Load()) + controlRegionSize(len(s.cores))
 }

@@ -1,0 +1,133 @@
+package shm
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BellSet lets one waiter sleep on many doorbells: its own, and one per
+// application. Each application rings only doorbells of its own, so one
+// that drains a doorbell (stealing the wakeup) or never rings it delays
+// only itself, never the waiter's work for another application.
+//
+// The set is an epoll instance, itself pollable, so a waiter can sleep on
+// it next to other descriptors (a NIC queue). Add, Remove and Drain belong
+// to the waiter's goroutine: a doorbell removed there is never read again
+// and may then be closed, so its fd number cannot be reused under a read.
+type BellSet struct {
+	epfd int
+	own  *Doorbell
+	evs  [bellBatch]unix.EpollEvent
+	buf  [8]byte
+}
+
+// bellBatch is how many rung doorbells one epoll_wait collects; more wait
+// for the next Drain, which the level-triggered epoll fd keeps readable.
+const bellBatch = 64
+
+// NewBellSet makes a set holding own, which the set does not take over.
+func NewBellSet(own *Doorbell) (*BellSet, error) {
+	fd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("shm: epoll_create1: %w", err)
+	}
+	s := &BellSet{epfd: fd, own: own}
+	if err := s.Add(own); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return s, nil
+}
+
+// Own is the waiter's own doorbell.
+func (s *BellSet) Own() *Doorbell { return s.own }
+
+// Fd is readable while a doorbell of the set has been rung and not drained.
+func (s *BellSet) Fd() int { return s.epfd }
+
+// Add puts d in the set (level-triggered).
+func (s *BellSet) Add(d *Doorbell) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(d.Fd())}
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, d.Fd(), &ev); err != nil {
+		return fmt.Errorf("shm: add doorbell %d to set: %w", d.Fd(), err)
+	}
+	return nil
+}
+
+// Remove takes d out of the set; the caller may close d afterwards.
+func (s *BellSet) Remove(d *Doorbell) error {
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, d.Fd(), nil); err != nil {
+		return fmt.Errorf("shm: remove doorbell %d from set: %w", d.Fd(), err)
+	}
+	return nil
+}
+
+// Drain resets every rung doorbell and reports whether any was rung.
+func (s *BellSet) Drain() bool {
+	rung := false
+	for {
+		n, err := unix.EpollWait(s.epfd, s.evs[:], 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return rung
+		}
+		for i := range n {
+			for {
+				_, err := unix.Read(int(s.evs[i].Fd), s.buf[:])
+				if err != unix.EINTR {
+					break
+				}
+			}
+		}
+		rung = true
+		if n < bellBatch {
+			return rung
+		}
+	}
+}
+
+// Wait blocks until a doorbell of the set rings or timeout passes (< 0:
+// forever), then drains the set. Wakeups can be spurious: callers re-check
+// their queues after every Wait.
+func (s *BellSet) Wait(timeout time.Duration) (bool, error) {
+	fds := [1]unix.PollFd{{Fd: int32(s.epfd), Events: unix.POLLIN}}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		var ts *unix.Timespec
+		if timeout >= 0 {
+			t := unix.NsecToTimespec(int64(max(time.Until(deadline), 0)))
+			if timeout == 0 {
+				t = unix.Timespec{}
+			}
+			ts = &t
+		}
+		n, err := unix.Ppoll(fds[:], ts, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("shm: poll doorbell set: %w", err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+		return s.Drain(), nil
+	}
+}
+
+// Close closes the epoll instance (not the doorbells).
+func (s *BellSet) Close() error {
+	if s.epfd < 0 {
+		return nil
+	}
+	err := unix.Close(s.epfd)
+	s.epfd = -1
+	return err
+}
