@@ -68,9 +68,9 @@ type App struct {
 func (a *App) Region() *shm.Region { return a.region }
 
 // SlowBell and CoreBells are the doorbells the application rings.
-func (a *App) SlowBell() *shm.Doorbell      { return a.slowBell }
-func (a *App) CoreBells() []*shm.Doorbell   { return a.coreBells }
-func (a *App) Freed() <-chan struct{}       { return a.freed }
+func (a *App) SlowBell() *shm.Doorbell    { return a.slowBell }
+func (a *App) CoreBells() []*shm.Doorbell { return a.coreBells }
+func (a *App) Freed() <-chan struct{}     { return a.freed }
 
 // appRegionSize is the region an application with these limits needs: its
 // connections' rings and its contexts' queues.
@@ -352,5 +352,3 @@ func (sp *slow) releaseContext(c *svcCtx) {
 	sp.s.freeCtx = append(sp.s.freeCtx, c.idx)
 	sp.s.mu.Unlock()
 }
-
-

@@ -184,7 +184,8 @@ func (sp *slow) stats() StackStats {
 		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
 		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
 		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
-		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load()}
+		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load(),
+		AppsFreed: st.appsFreed.Load(), AppsStalled: st.appsStalled.Load(), AppLimited: st.appLimited.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}

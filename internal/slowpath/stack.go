@@ -101,6 +101,10 @@ type StackStats struct {
 	// Established counts connections handed to the fast path, and how many
 	// of them negotiated each option.
 	Established, WithTS, WithSACK, WithWS, WithECN uint64
+	// AppsFreed counts applications whose memory was released after they
+	// went away; AppsStalled those torn down because they stopped reading
+	// their responses; AppLimited requests refused by an AppLimits bound.
+	AppsFreed, AppsStalled, AppLimited uint64
 	// RingBytesDiscarded counts ring bytes whose pages were given back to
 	// the kernel when their connection was freed.
 	RingBytesDiscarded uint64

@@ -1,0 +1,131 @@
+package slowpath
+
+import (
+	"bytes"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"gotas/internal/appif"
+	"gotas/internal/impair"
+)
+
+// newSeparateApp registers a second application on s, the way the service
+// does for another process: its own region, doorbells and context.
+func newSeparateApp(t *testing.T, s *Stack, l AppLimits) (*App, *app) {
+	t.Helper()
+	a, err := s.NewApp(4242, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	descOff, bell, err := s.NewAppContext(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := appif.Attach(a.Region(), descOff, bell, a.SlowBell(), a.CoreBells())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, &app{t: t, s: s, ctx: ctx, evs: make([]appif.Event, 64), conns: map[appif.Handle]*appConn{},
+		opened: map[uint64]appif.Event{}}
+}
+
+// TestAppDeathResetsItsFlowsOnlyAndFreesItsMemory: stack A serves two
+// applications, one listening on 80 and one on 81; the peer streams to
+// both. When the first dies, its connections are reset (the peer sees
+// ECONNRESET), its listener, ports, flows and region are freed, and the
+// other application's transfer completes with every byte intact.
+func TestAppDeathResetsItsFlowsOnlyAndFreesItsMemory(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	dead, deadApp := newSeparateApp(t, p.a, AppLimits{})
+	const victims, total = 4, 2 << 20
+	p.pb.onConn = func(c *appConn) { c.sendTotal, c.shutdown = total, true }
+	p.pa.onConn = func(c *appConn) { c.shutdown, c.close = true, true }
+	deadApp.listen(80)
+	p.pa.listen(81)
+	step := func() bool { return deadApp.step() }
+	run := func(limit time.Duration, done func() bool) {
+		p.run(limit, func() bool { step(); return done() })
+	}
+	run(time.Second, func() bool { return deadApp.listened && p.pa.listened })
+	for range victims {
+		p.pb.connect(netip.AddrPortFrom(ipA.Addr(), 80))
+	}
+	p.pb.connect(netip.AddrPortFrom(ipA.Addr(), 81))
+	run(time.Second, func() bool { return len(deadApp.order) == victims && len(p.pa.order) == 1 && p.pa.order[0].recvd > 0 })
+	before := p.a.Resources()
+	p.a.RemoveApp(dead)
+	step = func() bool { return false } // the process is gone: nobody polls its context
+	run(5*time.Second, func() bool {
+		select {
+		case <-dead.Freed():
+		default:
+			return false
+		}
+		return len(p.pa.order) == 1 && p.pa.order[0].closed
+	})
+	resets := 0
+	for _, c := range p.pb.order {
+		if c.err == syscall.ECONNRESET {
+			resets++
+		}
+	}
+	if resets != victims {
+		t.Fatalf("peer saw %d resets, want %d (one per connection of the dead app)", resets, victims)
+	}
+	survivor := p.pa.order[0]
+	if survivor.recvd != total || survivor.bad != 0 || !bytes.Equal(survivor.sum.Sum(nil), streamSum(total)) {
+		t.Fatalf("other app got %d of %d bytes, %d bad", survivor.recvd, total, survivor.bad)
+	}
+	r := p.a.Resources()
+	if r.Flows > 1 || r.Ports > 2 || r.BufferBytes >= before.BufferBytes {
+		t.Fatalf("after the death: %+v (before %+v)", r, before)
+	}
+	if st := p.a.Stats(); st.AppsFreed != 1 {
+		t.Fatalf("AppsFreed = %d", st.AppsFreed)
+	}
+	// Its port is free again.
+	p.pa.listened = false
+	p.pa.listen(80)
+	p.run(time.Second, func() bool { return p.pa.listened })
+}
+
+// TestAppLimits: an application cannot hold more flows or listeners than
+// its limits; the excess fails with ENOBUFS, counted, and the stack's
+// other applications are not affected.
+func TestAppLimits(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	_, lim := newSeparateApp(t, p.b, AppLimits{MaxFlows: 2, MaxListeners: 1})
+	p.pa.listen(80)
+	lim.listen(90)
+	p.run(time.Second, func() bool { lim.step(); return p.pa.listened && lim.listened })
+	if _, err := lim.ctx.Listen(91, 4); err != nil {
+		t.Fatal(err)
+	}
+	var cookies []uint64
+	for range 3 {
+		cookies = append(cookies, lim.connect(netip.AddrPortFrom(ipA.Addr(), 80)))
+	}
+	other := p.pb.connect(netip.AddrPortFrom(ipA.Addr(), 80))
+	p.run(time.Second, func() bool {
+		lim.step()
+		_, ok := p.pb.opened[other]
+		return len(lim.opened) == 3 && ok && lim.listenErr != 0
+	})
+	failed := 0
+	for _, c := range cookies {
+		if lim.opened[c].Err == syscall.ENOBUFS {
+			failed++
+		}
+	}
+	if failed != 1 || p.pb.opened[other].Err != 0 {
+		t.Fatalf("%d of 3 connects over a limit of 2 failed with ENOBUFS; other app: %v", failed, p.pb.opened[other].Err)
+	}
+	if lim.listenErr != syscall.ENOBUFS {
+		t.Fatalf("second listen over a limit of 1: %v, want ENOBUFS", lim.listenErr)
+	}
+	if st := p.b.Stats(); st.AppLimited != 2 { // the third connect and the second listen
+		t.Fatalf("AppLimited = %d, want 2", st.AppLimited)
+	}
+}
