@@ -64,6 +64,9 @@ type App struct {
 	bufBytes *atomic.Int64
 }
 
+// Limits are the application's limits, defaults filled in.
+func (a *App) Limits() AppLimits { return a.limits }
+
 // Region is the application's memory, to be passed to it (its fd).
 func (a *App) Region() *shm.Region { return a.region }
 

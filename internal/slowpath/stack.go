@@ -484,6 +484,10 @@ func (s *Stack) AddNeighbor(ip netip.Addr, mac [6]byte) {
 // Stats returns the slow path's counters.
 func (s *Stack) Stats() StackStats { return s.sp.stats() }
 
+// RxBuf and TxBuf are the per-connection ring sizes.
+func (s *Stack) RxBuf() uint32 { return s.cfg.RxBuf }
+func (s *Stack) TxBuf() uint32 { return s.cfg.TxBuf }
+
 // Addr is the stack's IPv4 address.
 func (s *Stack) Addr() netip.Addr { return s.cfg.Prefix.Addr() }
 
