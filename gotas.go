@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"gotas/internal/appif"
+	"gotas/internal/ctlsock"
 	"gotas/internal/nic"
 	"gotas/internal/nic/nicopen"
 	"gotas/internal/slowpath"
@@ -47,7 +48,22 @@ type Config struct {
 	// Stack tunes the TCP engine (buffer sizes, options, timers); its
 	// Prefix and Routes are filled from the fields above.
 	Stack slowpath.Config
+	// Service is the control socket of a running tas service. When set,
+	// the stack is the service's: this process registers there and every
+	// other field is ignored. A Config that names neither a NIC nor a
+	// Port takes it from the TAS_SOCKET environment variable, so one
+	// program runs embedded or on the service by configuration alone.
+	Service string
 }
+
+// ServiceEnv names the environment variable that points programs at the
+// tas service's control socket.
+const ServiceEnv = "TAS_SOCKET"
+
+// ErrServiceGone is what connections, listeners and calls fail with when
+// the tas service stopped or restarted; connections also match
+// syscall.ECONNRESET. Make a new Stack with New to register again.
+var ErrServiceGone = ctlsock.ErrServiceGone
 
 // Route sends traffic for Dst through the gateway Via.
 type Route struct {
@@ -75,8 +91,9 @@ func ParseRoute(s string) (Route, error) {
 
 // Stack is a running embedded gotas stack.
 type Stack struct {
-	st   *slowpath.Stack
-	addr netip.Addr
+	st     *slowpath.Stack // embedded: the stack in this process
+	client *ctlsock.Client // on the service: the registration
+	addr   netip.Addr
 
 	// mu serializes use of ctx, which, like TAS's libtas context, is not
 	// safe for concurrent use; it also guards the bookkeeping below.
@@ -87,6 +104,7 @@ type Stack struct {
 	pending   map[uint64]*waiter // Listen/Connect cookie -> waiter
 	closeQ    []closeReq         // closes the request queue had no room for
 	closed    bool
+	closeErr  error // what calls fail with once closed
 
 	// Events the poller dropped because they name no open connection or
 	// listener of this stack (closed ones, or abandoned opens).
@@ -117,8 +135,35 @@ type closeReq struct {
 	listener bool
 }
 
-// New opens the NIC and starts the stack.
+// New opens the NIC and starts the stack, or, when cfg.Service (or
+// TAS_SOCKET, see Config.Service) names a control socket, registers with
+// the tas service.
 func New(cfg Config) (*Stack, error) {
+	if cfg.Service == "" && cfg.NIC == "" && cfg.Port == nil {
+		cfg.Service = os.Getenv(ServiceEnv)
+	}
+	if cfg.Service != "" {
+		return attach(cfg.Service)
+	}
+	st, err := assemble(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, err := st.NewContext()
+	if err != nil {
+		st.Stop()
+		return nil, err
+	}
+	st.Start()
+	s := newStack(ctx, cfg.Addr.Addr())
+	s.st = st
+	go s.poll()
+	return s, nil
+}
+
+// assemble builds the stack: the one place that does, for embedders and
+// for the tas daemon.
+func assemble(cfg Config) (*slowpath.Stack, error) {
 	if !cfg.Addr.Addr().Is4() {
 		return nil, fmt.Errorf("gotas: Config.Addr %v: want an IPv4 prefix such as 10.0.0.1/24", cfg.Addr)
 	}
@@ -148,19 +193,37 @@ func New(cfg Config) (*Stack, error) {
 		port.Close()
 		return nil, err
 	}
-	ctx, err := st.NewContext()
+	return st, nil
+}
+
+// attach registers with the service at path.
+func attach(path string) (*Stack, error) {
+	cl, err := ctlsock.Dial(path)
 	if err != nil {
-		st.Stop()
-		return nil, err
+		return nil, fmt.Errorf("gotas: %w", err)
 	}
-	st.Start()
-	s := &Stack{
-		st: st, addr: cfg.Addr.Addr(), ctx: ctx,
-		conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
-		pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}),
+	ctx, err := cl.NewContext()
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("gotas: %w", err)
 	}
+	s := newStack(ctx, cl.Welcome().Addr)
+	s.client = cl
 	go s.poll()
+	go s.watchService()
 	return s, nil
+}
+
+func newStack(ctx *appif.Context, addr netip.Addr) *Stack {
+	return &Stack{addr: addr, ctx: ctx, conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
+		pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}), closeErr: net.ErrClosed}
+}
+
+// watchService fails everything when the service goes away: nothing will
+// answer or wake this process any more.
+func (s *Stack) watchService() {
+	<-s.client.Gone()
+	s.shutdown(ErrServiceGone, fmt.Errorf("gotas: %w: %w", ErrServiceGone, syscall.ECONNRESET))
 }
 
 // Addr is the stack's IPv4 address.
@@ -179,20 +242,34 @@ func (s *Stack) DroppedEvents() uint64 {
 	return s.strayEvents + s.ctx.StaleEvents() + s.ctx.StashDrops()
 }
 
-// Close stops the stack; open connections and listeners fail with
-// net.ErrClosed.
+// Close stops the stack (on the service: ends the registration, and the
+// service resets its connections); open connections and listeners fail
+// with net.ErrClosed.
 func (s *Stack) Close() error {
+	first := s.shutdown(net.ErrClosed, net.ErrClosed)
+	if s.client != nil {
+		return s.client.Close()
+	}
+	if !first {
+		return nil
+	}
+	return s.st.Stop()
+}
+
+// shutdown marks the stack closed, fails what is open and stops the
+// poller; it reports whether it did (the first call).
+func (s *Stack) shutdown(callErr, connErr error) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return nil
+		return false
 	}
-	s.closed = true
+	s.closed, s.closeErr = true, callErr
 	for _, c := range s.conns {
-		c.fail(net.ErrClosed)
+		c.fail(connErr)
 	}
 	for _, l := range s.listeners {
-		l.fail(net.ErrClosed)
+		l.fail(callErr)
 	}
 	for _, w := range s.pending {
 		close(w.ch)
@@ -200,7 +277,7 @@ func (s *Stack) Close() error {
 	s.mu.Unlock()
 	s.ctx.Wake()
 	<-s.pollerDone
-	return s.st.Stop()
+	return true
 }
 
 // poll is the context's event loop: it turns events into state changes of
@@ -415,7 +492,7 @@ func (s *Stack) request(ctx context.Context, w *waiter, send func() (uint64, err
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return openResult{}, net.ErrClosed
+			return openResult{}, s.closeErr
 		}
 		var err error
 		cookie, err = send()
@@ -437,7 +514,9 @@ func (s *Stack) request(ctx context.Context, w *waiter, send func() (uint64, err
 	select {
 	case r, ok := <-w.ch:
 		if !ok {
-			return openResult{}, net.ErrClosed
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return openResult{}, s.closeErr
 		}
 		return r, nil
 	case <-ctx.Done():

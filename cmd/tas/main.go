@@ -1,9 +1,11 @@
-// Command tas runs the gotas service on one network interface.
+// Command tas runs the gotas service on one network interface: the TCP
+// stack for every application on the machine that registers on its
+// control socket (TAS_SOCKET), each in its own shared memory.
 //
 //	tas --ip-addr=10.0.0.1/24 --nic=afxdp:eth0
 //
-// It answers ARP and ICMP echo for its address; TCP comes next. SIGINT and
-// SIGTERM stop it cleanly, detaching the XDP program.
+// SIGINT and SIGTERM close the applications' connections, remove the
+// control socket and the shared memory, detach the XDP program and exit 0.
 package main
 
 import (
@@ -14,11 +16,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
-	"gotas/internal/service"
-	"gotas/internal/wire"
+	"gotas"
+	"gotas/internal/ctlsock"
+	"gotas/internal/nic/nicopen"
+	"gotas/internal/stats"
 )
 
 func main() {
@@ -26,7 +31,7 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	cfg, err := service.ParseFlags(args, stderr)
+	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -34,55 +39,110 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tas: %v\nRun 'tas --help' for the flags.\n", trimUsage(err))
 		return 2
 	}
-	svc, err := service.Start(cfg)
+	st, err := gotas.New(o.stack) // embedded: --nic is set
+
 	if err != nil {
-		fmt.Fprintf(stderr, "tas: %v\n", trimUsage(err))
-		if errors.Is(err, service.ErrUsage) {
+		fmt.Fprintf(stderr, "tas: %v\n", err)
+		if errors.Is(err, nicopen.ErrConfig) {
 			return 2
 		}
 		return 1
 	}
-	info := svc.Info()
-	mode := ""
-	if info.Mode != "" {
-		mode = info.Mode + " mode, "
+	srv, err := ctlsock.Listen(o.socket, st.Engine(), o.serve)
+	if err != nil {
+		st.Close()
+		fmt.Fprintf(stderr, "tas: control socket: %v\n", err)
+		return 1
 	}
-	fmt.Fprintf(stdout, "tas ready: %s on %s:%s (%smac %s, %d core(s))\n", cfg.Addr, info.Kind, info.Name,
-		mode, wire.MAC(info.MAC), svc.Cores())
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var tick <-chan time.Time
-	if cfg.StatsInterval > 0 {
-		t := time.NewTicker(cfg.StatsInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-wait:
-	for {
-		select {
-		case <-tick:
-			printStats(stdout, svc.Stats())
-		case <-ctx.Done():
-			break wait
-		case <-svc.Failed():
-			break wait
+	var metrics *stats.HTTPServer
+	if o.metricsAddr != "" {
+		if metrics, err = stats.Serve(o.metricsAddr, stats.Source{Stack: st.Engine(), Server: srv}); err != nil {
+			srv.Close()
+			st.Close()
+			fmt.Fprintf(stderr, "tas: --metrics-addr: %v\n", err)
+			return 1
 		}
 	}
-	err = svc.Stop()
-	printStats(stdout, svc.Stats())
-	if err != nil {
+	info := st.Engine().NICInfo()
+	fmt.Fprintf(stdout, "tas ready: %s on %s:%s (%s mode, mac %s), applications register at %s\n", st.Addr(),
+		info.Kind, info.Name, orDash(info.Mode), macString(info.MAC), srv.Path())
+	signalReady(o.readyFD)
+	code := wait(o, st, stdout)
+	if metrics != nil {
+		metrics.Close()
+	}
+	srv.Close()
+	if !o.quiet {
+		printStats(stdout, st)
+	}
+	if err := st.Close(); err != nil {
 		fmt.Fprintf(stderr, "tas: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, "tas stopped")
-	return 0
+	return code
 }
 
-func printStats(w io.Writer, s service.Stats) {
-	fmt.Fprintf(w, "stats: rx %d frames %d bytes (dropped %d), tx %d frames %d bytes (dropped %d); arp replies %d, echo replies %d, not for us %d, malformed %d, unhandled %d\n",
-		s.NIC.RxFrames, s.NIC.RxBytes, s.NIC.RxDropped, s.NIC.TxFrames, s.NIC.TxBytes, s.NIC.TxDropped+s.Core.TxRetryDropped,
-		s.Host.ARPReplies, s.Host.EchoReplies, s.Host.NotForUs, s.Host.Malformed, s.Host.Unhandled)
+// wait runs until a signal or a failed loop.
+func wait(o options, st *gotas.Stack, stdout io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var tick <-chan time.Time
+	if o.statsInterval > 0 && !o.quiet {
+		t := time.NewTicker(o.statsInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	check := time.NewTicker(100 * time.Millisecond)
+	defer check.Stop()
+	for {
+		select {
+		case <-tick:
+			printStats(stdout, st)
+		case <-check.C:
+			if err := st.Engine().Err(); err != nil {
+				fmt.Fprintf(stdout, "tas: %v\n", err)
+				return 1
+			}
+		case <-ctx.Done():
+			return 0
+		}
+	}
+}
+
+// signalReady tells whoever started us: an eventfd gets a count of 1 (as
+// TAS does), anything else the line "ready".
+func signalReady(fd int) {
+	if fd < 0 {
+		return
+	}
+	link, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if link == "anon_inode:[eventfd]" {
+		var one = [8]byte{1}
+		syscall.Write(fd, one[:])
+		return
+	}
+	syscall.Write(fd, []byte("ready\n"))
+}
+
+func printStats(w io.Writer, st *gotas.Stack) {
+	e := st.Engine()
+	n, h, sl := e.NICStats(), e.Stats().Host, e.Stats()
+	fmt.Fprintf(w, "stats: rx %d frames %d bytes (dropped %d), tx %d frames %d bytes (dropped %d); "+
+		"established %d, resets sent %d; arp replies %d, echo replies %d; apps freed %d\n",
+		n.RxFrames, n.RxBytes, n.RxDropped, n.TxFrames, n.TxBytes, n.TxDropped,
+		sl.Established, sl.RstsSent, h.ARPReplies, h.EchoReplies, sl.AppsFreed)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func macString(m [6]byte) string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
 // trimUsage drops the "usage: " prefix the sentinel adds; the message

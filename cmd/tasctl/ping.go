@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"gotas/internal/service"
+	"gotas"
 	"gotas/internal/testnet"
 )
 
@@ -79,12 +79,10 @@ func pingDemo(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			spec = "tap:gdemo0"
 			pinger = svcHost
 		}
-		var svc *service.Service
+		var svc *gotas.Stack
 		err := svcHost.Do(func() (err error) {
-			svc, err = service.Start(service.Config{
-				Addr: netip.MustParsePrefix(demoServiceAddr + "/24"), NIC: mustNIC(spec),
-				XDPMode: "auto", Cores: 1,
-			})
+			svc, err = gotas.New(gotas.Config{Addr: netip.MustParsePrefix(demoServiceAddr + "/24"), NIC: spec,
+				XDPMode: "auto"})
 			return err
 		})
 		if err != nil {
@@ -92,17 +90,17 @@ func pingDemo(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if kind == "tap" {
 			if err := svcHost.Addr("gdemo0", "10.204.0.2/24"); err != nil {
-				svc.Stop()
+				svc.Close()
 				return err
 			}
 			if _, err := svcHost.IP("route", "replace", demoServiceAddr+"/32", "dev", "gdemo0"); err != nil {
-				svc.Stop()
+				svc.Close()
 				return err
 			}
 		}
 		res, perr := pingStats(ctx, pinger, target, *pings, *interval)
-		info := svc.Info()
-		if err := svc.Stop(); err != nil {
+		info := svc.Engine().NICInfo()
+		if err := svc.Close(); err != nil {
 			return err
 		}
 		if perr != nil {
@@ -123,14 +121,6 @@ func pingDemo(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "\nICMP echo round trips from a Linux ping; gotas answers from its fast-path core.\n")
 	fmt.Fprintf(stdout, "removed %s-*\n", lab.Prefix())
 	return nil
-}
-
-func mustNIC(spec string) service.NICSpec {
-	s, err := service.ParseNIC(spec)
-	if err != nil {
-		panic(err)
-	}
-	return s
 }
 
 type pingResult struct {

@@ -25,9 +25,11 @@ type Client struct {
 	slowBell  *shm.Doorbell
 	coreBells []*shm.Doorbell
 
-	mu      sync.Mutex // one NewContext at a time
-	replies chan reply
-	gone    chan struct{}
+	mu        sync.Mutex // one NewContext at a time
+	closeOnce sync.Once
+	closeErr  error
+	replies   chan reply
+	gone      chan struct{}
 }
 
 type reply struct {
@@ -195,7 +197,10 @@ func (c *Client) NewContext() (*appif.Context, error) {
 // Close ends the registration: the service resets the application's
 // connections and frees its memory. The region stays mapped in this
 // process, since contexts may still hold views into it.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.conn.Close() })
+	return c.closeErr
+}
 
 func parseRights(oob []byte) ([]int, error) {
 	if len(oob) == 0 {

@@ -45,7 +45,8 @@ const (
 	offWRxBuf      = 0x1C // u32
 	offWTxBuf      = 0x20 // u32
 	offWMaxFlows   = 0x24 // u32
-	welcomeLen     = 0x28
+	offWAppPollUs  = 0x28 // u32: µs an application should poll before it blocks (0: its choice)
+	welcomeLen     = 0x30
 
 	offRErrno   = 0x08 // i32
 	offRTextLen = 0x0C // u16
@@ -95,6 +96,7 @@ type Welcome struct {
 	Addr         netip.Addr
 	RxBuf, TxBuf uint32
 	MaxFlows     uint32
+	AppPollUs    uint32
 }
 
 func (w *Welcome) put(b []byte) []byte {
@@ -110,6 +112,7 @@ func (w *Welcome) put(b []byte) []byte {
 	le.PutUint32(b[offWRxBuf:], w.RxBuf)
 	le.PutUint32(b[offWTxBuf:], w.TxBuf)
 	le.PutUint32(b[offWMaxFlows:], w.MaxFlows)
+	le.PutUint32(b[offWAppPollUs:], w.AppPollUs)
 	return b
 }
 
@@ -120,7 +123,8 @@ func parseWelcome(b []byte) (Welcome, error) {
 	le := binary.LittleEndian
 	w := Welcome{Cores: le.Uint32(b[offWCores:]), AppID: le.Uint32(b[offWAppID:]),
 		RegionSize: le.Uint64(b[offWRegionSize:]), Addr: netip.AddrFrom4([4]byte(b[offWAddr : offWAddr+4])),
-		RxBuf: le.Uint32(b[offWRxBuf:]), TxBuf: le.Uint32(b[offWTxBuf:]), MaxFlows: le.Uint32(b[offWMaxFlows:])}
+		RxBuf: le.Uint32(b[offWRxBuf:]), TxBuf: le.Uint32(b[offWTxBuf:]), MaxFlows: le.Uint32(b[offWMaxFlows:]),
+		AppPollUs: le.Uint32(b[offWAppPollUs:])}
 	if w.Cores == 0 || w.Cores > maxCores {
 		return Welcome{}, fmt.Errorf("welcome names %d cores: %w", w.Cores, ErrProtocol)
 	}

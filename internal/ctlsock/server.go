@@ -22,6 +22,9 @@ type Options struct {
 	Limits slowpath.AppLimits
 	// MaxApps bounds registered applications (default 64).
 	MaxApps int
+	// AppPoll is how long applications should poll before they block
+	// (--fp-poll-interval-app; 0: their library's default).
+	AppPoll time.Duration
 	// HelloTimeout is how long a new connection may take to say hello
 	// (default 5 s), so idle connections cannot pin registration slots.
 	HelloTimeout time.Duration
@@ -234,7 +237,8 @@ func (s *Server) welcome(c *net.UnixConn, info *AppInfo) error {
 	a := info.App
 	lim := a.Limits()
 	w := Welcome{Cores: uint32(len(a.CoreBells())), AppID: info.ID, RegionSize: a.Region().Size(),
-		Addr: s.st.Addr(), RxBuf: s.st.RxBuf(), TxBuf: s.st.TxBuf(), MaxFlows: uint32(lim.MaxFlows)}
+		Addr: s.st.Addr(), RxBuf: s.st.RxBuf(), TxBuf: s.st.TxBuf(), MaxFlows: uint32(lim.MaxFlows),
+		AppPollUs: uint32(s.opt.AppPoll / time.Microsecond)}
 	fds := []int{a.Region().Fd(), a.SlowBell().Fd()}
 	for _, b := range a.CoreBells() {
 		fds = append(fds, b.Fd())

@@ -277,11 +277,14 @@ func (sp *slow) woke() {
 
 func (sp *slow) adopt() {
 	sp.s.mu.Lock()
-	news, dead := sp.s.newCtxs, sp.s.deadApps
-	sp.s.newCtxs, sp.s.deadApps = nil, nil
+	news, dead, snaps := sp.s.newCtxs, sp.s.deadApps, sp.s.snapReqs
+	sp.s.newCtxs, sp.s.deadApps, sp.s.snapReqs = nil, nil, nil
 	sp.s.hasNew.Store(false)
 	sp.s.mu.Unlock()
 	sp.adoptApps(news, dead)
+	for _, ch := range snaps {
+		ch <- sp.snapshot()
+	}
 }
 
 // toCore queues a message (and frame) for core i. Control messages (no

@@ -64,6 +64,9 @@ type Config struct {
 	Clock func() uint64
 	// BusyPoll keeps the fast-path cores spinning (--fp-no-ints).
 	BusyPoll bool
+	// SpinBeforeBlock is how long an idle core polls before it blocks
+	// (--fp-poll-interval-tas; default fastpath's).
+	SpinBeforeBlock time.Duration
 }
 
 // Resources counts what connections hold, for leak checks.
@@ -135,6 +138,7 @@ type Stack struct {
 	mu       sync.Mutex
 	newCtxs  []*svcCtx
 	deadApps []*App
+	snapReqs []chan Snapshot
 	freeCtx  []uint16
 	appCtxs  map[*App]int
 	hasNew   atomic.Bool
@@ -272,7 +276,8 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		if err != nil {
 			return nil, err
 		}
-		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock})
+		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock,
+			SpinBeforeBlock: cfg.SpinBeforeBlock})
 		if err != nil {
 			return nil, err
 		}
@@ -464,8 +469,14 @@ func (s *Stack) Resources() Resources {
 		TimeWait: int(r.timeWait.Load()), Conns: int(r.conns.Load()), BufferBytes: s.bufferBytes()}
 }
 
+// Cores is the number of fast-path cores.
+func (s *Stack) Cores() int { return len(s.cores) }
+
 // CoreStats returns the poll-loop counters of core i.
 func (s *Stack) CoreStats(i int) fastpath.Stats { return s.cores[i].Stats() }
+
+// NICInfo describes the port.
+func (s *Stack) NICInfo() nic.Info { return s.port.Info() }
 
 // NICStats returns the port's frame counters, summed over its queues.
 func (s *Stack) NICStats() nic.Stats { return nic.PortStats(s.port) }
