@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,6 +66,10 @@ type tasProc struct {
 // startTas runs the binary inside host and waits for its ready line.
 func startTas(t *testing.T, host *testnet.Host, bin string, args ...string) *tasProc {
 	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--control-socket=") }) {
+		// Tests run in parallel: each service gets a socket of its own.
+		args = append(args, "--control-socket="+filepath.Join(t.TempDir(), "tas.sock"))
+	}
 	p := &tasProc{cmd: host.CommandContext(t.Context(), bin, args...), eof: make(chan struct{})}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

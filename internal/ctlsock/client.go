@@ -148,6 +148,12 @@ func (c *Client) read() {
 	}
 }
 
+// Region is the application's memory; SlowBell and CoreBells are the
+// doorbells it rings (tests act as hostile applications with them).
+func (c *Client) Region() *shm.Region        { return c.region }
+func (c *Client) SlowBell() *shm.Doorbell    { return c.slowBell }
+func (c *Client) CoreBells() []*shm.Doorbell { return c.coreBells }
+
 // Gone is closed when the service closes the connection.
 func (c *Client) Gone() <-chan struct{} { return c.gone }
 
