@@ -15,6 +15,7 @@ import (
 	"gotas/internal/ctlsock"
 	"gotas/internal/nic/nicopen"
 	"gotas/internal/slowpath"
+	"gotas/internal/stats"
 )
 
 // errUsage wraps every flag error, so run exits with status 2.
@@ -71,7 +72,7 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 		appListens = fs.Int("app-listeners-max", 1024, "listening ports one application may hold")
 		appsMax    = fs.Int("apps-max", 64, "applications registered at once")
 		socket     = fs.String("control-socket", DefaultControlSocket, "unix socket where applications register (their TAS_SOCKET)")
-		metrics    = fs.String("metrics-addr", "", "serve counters as JSON (/stats) and Prometheus text (/metrics) on HOST:PORT or unix:PATH (default: off)")
+		metrics    = fs.String("metrics-addr", stats.DefaultAddr, "serve counters as JSON (/stats, what tasctl stats reads) and Prometheus text (/metrics) on HOST:PORT or unix:PATH; empty: off")
 		readyFD    = fs.Int("ready-fd", -1, "file descriptor to write \"1\" (eventfd: a count of 1) to when ready")
 		quiet      = fs.Bool("quiet", false, "print no periodic or final counters")
 		stats      = fs.Duration("stats-interval", 0, "print counters at this interval (0: never)")

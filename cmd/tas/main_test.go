@@ -70,6 +70,9 @@ func startTas(t *testing.T, host *testnet.Host, bin string, args ...string) *tas
 		// Tests run in parallel: each service gets a socket of its own.
 		args = append(args, "--control-socket="+filepath.Join(t.TempDir(), "tas.sock"))
 	}
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--metrics-addr=") }) {
+		args = append(args, "--metrics-addr=unix:"+filepath.Join(t.TempDir(), "metrics.sock"))
+	}
 	p := &tasProc{cmd: host.CommandContext(t.Context(), bin, args...), eof: make(chan struct{})}
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

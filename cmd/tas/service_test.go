@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,16 +181,8 @@ func echoCheck(t *testing.T, peer *testnet.Host, addr string, n int) net.Conn {
 
 func readStats(t *testing.T, sock string) stats.Report {
 	t.Helper()
-	hc := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return net.Dial("unix", sock)
-	}}, Timeout: 5 * time.Second}
-	resp, err := hc.Get("http://tas/stats")
+	r, err := stats.Fetch("unix:" + sock)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r stats.Report
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -235,6 +225,7 @@ func TestServiceWithTwoApplications(t *testing.T) {
 	if r := readStats(t, metrics); len(r.Apps) < 2 || len(r.Flows) != 2 {
 		t.Fatalf("stats before the kill: %d apps, %d flows", len(r.Apps), len(r.Flows))
 	}
+	checkTasctlStats(t, metrics, b.cmd.Process.Pid)
 
 	killed := time.Now()
 	a.cmd.Process.Signal(syscall.SIGKILL)
@@ -335,4 +326,47 @@ func TestWakeupsAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopTas(t, tas)
+}
+
+// checkTasctlStats runs tasctl stats, as JSON and as text, and finds the
+// application pid owning an established flow in both.
+func checkTasctlStats(t *testing.T, metrics string, pid int) {
+	t.Helper()
+	tasctl := filepath.Join(t.TempDir(), "tasctl")
+	build := exec.Command("go", "build", "-o", tasctl, "../tasctl")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build tasctl: %v\n%s", err, out)
+	}
+	out, err := exec.Command(tasctl, "stats", "--json", "--metrics-addr=unix:"+metrics).Output()
+	if err != nil {
+		t.Fatalf("tasctl stats --json: %v", err)
+	}
+	var doc struct {
+		Apps  []struct{ Pid, Flows int }
+		Flows []struct {
+			Local, Remote, State string
+			Pid                  int
+		}
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("tasctl stats --json: %v\n%s", err, out)
+	}
+	found := false
+	for _, f := range doc.Flows {
+		found = found || f.Pid == pid && f.State == "ESTABLISHED" && strings.HasSuffix(f.Local, ":8")
+	}
+	apps := 0
+	for _, a := range doc.Apps {
+		if a.Pid == pid && a.Flows == 1 {
+			apps++
+		}
+	}
+	if !found || apps != 1 {
+		t.Fatalf("tasctl stats --json lacks app %d with its established flow:\n%s", pid, out)
+	}
+	text, err := exec.Command(tasctl, "stats", "--metrics-addr=unix:"+metrics).Output()
+	if err != nil || !strings.Contains(string(text), "ESTABLISHED") || !strings.Contains(string(text), fmt.Sprint(pid)) {
+		t.Fatalf("tasctl stats: %v\n%s", err, text)
+	}
 }

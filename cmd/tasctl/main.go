@@ -26,6 +26,8 @@ Commands:
           and one on Linux side by side in one, drive both from the same
           Linux client in the other, and print a comparison table
   ping    run gotas over each packet I/O back-end and ping it and Linux
+  stats   the running service's applications, flows, cores and drops
+          (--json, --watch=1s)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -42,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = demo(ctx, args[1:], stdout, stderr)
 	case "ping":
 		err = pingDemo(ctx, args[1:], stdout, stderr)
+	case "stats":
+		err = statsCmd(ctx, args[1:], stdout, stderr)
 	case benchWorker:
 		// tasctl re-runs itself as the demo's Linux-side processes.
 		return benchcli.Run(args[1:], stdout, stderr)

@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -125,7 +127,14 @@ func Serve(addr string, src Source) (*HTTPServer, error) {
 	network, where := "tcp", addr
 	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
 		network, where = "unix", p
-		os.Remove(p)
+		if c, err := net.Dial("unix", p); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("%s: another service is serving there", p)
+		}
+		os.Remove(p) // stale, from a service that was killed
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	ln, err := net.Listen(network, where)
 	if err != nil {
@@ -199,4 +208,35 @@ func writeProm(w http.ResponseWriter, r *Report) {
 	for _, a := range r.Apps {
 		p("app_flows", a.Flows, fmt.Sprintf("{pid=\"%d\"}", a.Pid))
 	}
+}
+
+// DefaultAddr is where tas serves reports unless told otherwise.
+const DefaultAddr = "unix:/run/gotas/metrics.sock"
+
+// Fetch reads a report from a service serving on addr (HOST:PORT or
+// unix:PATH).
+func Fetch(addr string) (Report, error) {
+	network, where := "tcp", addr
+	if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		network, where = "unix", p
+	}
+	hc := http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, where)
+		}}}
+	resp, err := hc.Get("http://tas/stats")
+	if err != nil {
+		return Report{}, fmt.Errorf("is tas running with --metrics-addr=%s? %w", addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return Report{}, fmt.Errorf("tas at %s: %s: %s", addr, resp.Status, strings.TrimSpace(string(b)))
+	}
+	var r Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return Report{}, fmt.Errorf("tas at %s: %w", addr, err)
+	}
+	return r, nil
 }
