@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -23,6 +26,10 @@ import (
 // as the demo's Linux server and client, each a process of its own inside
 // a namespace, as an application would be.
 const benchWorker = "__bench"
+
+// tasWorker is the hidden subcommand under which tasctl re-runs itself as
+// the tas service (internal/daemon, what cmd/tas runs).
+const tasWorker = "__tas"
 
 const (
 	demoPort     = 7 // echo
@@ -59,7 +66,8 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "gotas demo: namespaces %s-{svc,peer} joined by veth s0 <-> p0\n", lab.Prefix())
-	fmt.Fprintf(stdout, "echo servers in svc: gotas on %s (AF_XDP on s0), Linux on %s (same interface)\n", demoServiceAddr, demoLinuxAddr)
+	fmt.Fprintf(stdout, "echo servers in svc: gotas embedded on %s (AF_XDP on s0), Linux on %s (same interface),\n", demoServiceAddr, demoLinuxAddr)
+	fmt.Fprintf(stdout, "  and an echo-server process on the tas service at %s (AF_XDP on s1, veth s1 <-> p1)\n", demoTasAddr)
 	fmt.Fprintf(stdout, "client in peer (%s): tasbench echo-client, Linux TCP, %d-byte messages, 1 in flight per connection, %v per run\n\n",
 		demoPeerAddr, *msgSize, *duration)
 
@@ -101,9 +109,14 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := svcHost.Start(linuxBulk); err != nil {
 		return err
 	}
-	for _, port := range []int{demoPort, demoBulkPort} {
-		if err := waitListening(peer, demoLinuxAddr, port, 5*time.Second); err != nil {
-			return fmt.Errorf("a Linux server did not come up: %w", err)
+	if err := startTasServer(ctx, svcHost, self, lab, *msgSize, *busyPoll); err != nil {
+		return err
+	}
+	for _, srv := range []string{demoLinuxAddr, demoTasAddr} {
+		for _, port := range []int{demoPort, demoBulkPort} {
+			if err := waitListening(peer, srv, port, 10*time.Second); err != nil {
+				return fmt.Errorf("the server at %s did not come up: %w", srv, err)
+			}
 		}
 	}
 
@@ -111,7 +124,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "conns\tserver\treq/s\tp50 µs\tp99 µs\tp99.9 µs\tCPU µs/req\t")
 	for _, conns := range dbg.conns([]int{1, 64}) {
-		for _, srv := range []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"Linux", demoLinuxAddr}} {
+		for _, srv := range demoServers {
 			if !dbg.wantServer(srv.name) {
 				continue
 			}
@@ -125,9 +138,10 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "\nCPU µs/req is busy time of the whole machine (client, servers, kernel) per request.\n\n")
+	fmt.Fprintf(stdout, "\nCPU µs/req is busy time of the whole machine (client, servers, kernel) per request.\n")
+	fmt.Fprintf(stdout, "gotas: the server embeds the stack; tas: the server is another process, on the service.\n\n")
 	fmt.Fprintf(stdout, "bulk: one stream from the Linux client to a sink, %v\n", *duration)
-	for _, srv := range []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"Linux", demoLinuxAddr}} {
+	for _, srv := range demoServers {
 		r, err := runBulk(ctx, peer, self, srv.addr, *duration)
 		if err != nil {
 			return fmt.Errorf("bulk to %s: %w", srv.name, err)
@@ -136,6 +150,66 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nremoved %s-*\n", lab.Prefix())
 	return nil
+}
+
+// demoServers are the rows of the demo, in order.
+var demoServers = []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"tas", demoTasAddr}, {"Linux", demoLinuxAddr}}
+
+// startTasServer runs the tas service on s1 and, as a process of its own
+// registered on it, an echo server and a bulk server.
+func startTasServer(ctx context.Context, h *testnet.Host, self string, lab *testnet.Lab, msgSize int, busyPoll bool) error {
+	dir, err := os.MkdirTemp("", "gotas-demo-")
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); os.RemoveAll(dir) }()
+	socket := filepath.Join(dir, "tas.sock")
+	args := []string{tasWorker, "--ip-addr=" + demoTasAddr + "/24", "--nic=afxdp:s1", "--quiet",
+		"--control-socket=" + socket, "--metrics-addr=unix:" + filepath.Join(dir, "metrics.sock")}
+	if busyPoll {
+		args = append(args, "--fp-no-ints")
+	}
+	tas := h.CommandContext(ctx, self, args...)
+	out, err := tas.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := h.Start(tas); err != nil {
+		return err
+	}
+	if err := waitReady(out, 10*time.Second); err != nil {
+		return fmt.Errorf("tas service: %w", err)
+	}
+	for _, a := range [][]string{{"echo-server", "--port", strconv.Itoa(demoPort), "--msg-size", strconv.Itoa(msgSize)},
+		{"bulk-server", "--port", strconv.Itoa(demoBulkPort)}} {
+		app := h.CommandContext(ctx, self, append([]string{benchWorker}, append(a, "--stack=tas", "--tas-socket="+socket)...)...)
+		if err := h.Start(app); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitReady reads tas's output until its ready line.
+func waitReady(r io.Reader, timeout time.Duration) error {
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "tas ready") {
+				ready <- nil
+				io.Copy(io.Discard, r)
+				return
+			}
+		}
+		ready <- errors.New("exited before it was ready")
+	}()
+	select {
+	case err := <-ready:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("not ready after %v", timeout)
+	}
 }
 
 func demoTopology(lab *testnet.Lab) (svc, peer *testnet.Host, err error) {
@@ -151,7 +225,13 @@ func demoTopology(lab *testnet.Lab) (svc, peer *testnet.Host, err error) {
 	if err = svc.Addr("s0", demoLinuxAddr+"/24"); err != nil {
 		return
 	}
-	err = peer.Addr("p0", demoPeerAddr+"/24")
+	if err = peer.Addr("p0", demoPeerAddr+"/24"); err != nil {
+		return
+	}
+	if err = lab.Link(svc, "s1", peer, "p1"); err != nil {
+		return
+	}
+	err = peer.Addr("p1", demoPeerTasAddr+"/24")
 	return
 }
 

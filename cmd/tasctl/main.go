@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"gotas/internal/benchcli"
+	"gotas/internal/daemon"
 )
 
 func main() {
@@ -49,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case benchWorker:
 		// tasctl re-runs itself as the demo's Linux-side processes.
 		return benchcli.Run(args[1:], stdout, stderr)
+	case tasWorker:
+		return daemon.Run(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -59,7 +59,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
 	}
 	for _, conns := range []string{"1", "64"} {
-		for _, srv := range []string{"gotas", "Linux"} {
+		for _, srv := range []string{"gotas", "tas", "Linux"} {
 			row := regexp.MustCompile(`(?m)^\s+` + conns + `\s+` + srv + `\s+([0-9]+)\s`)
 			m := row.FindStringSubmatch(out.String())
 			if m == nil || m[1] == "0" {
@@ -67,7 +67,7 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
-	for _, srv := range []string{"gotas", "Linux"} {
+	for _, srv := range []string{"gotas", "tas", "Linux"} {
 		m := regexp.MustCompile(`(?m)^\s+` + srv + `\s+([0-9.]+) Gbit/s`).FindStringSubmatch(out.String())
 		if m == nil || m[1] == "0.00" {
 			t.Errorf("no bulk throughput for %s:\n%s", srv, out.String())

@@ -20,6 +20,10 @@ const (
 	demoServiceAddr = "10.203.0.1" // gotas
 	demoLinuxAddr   = "10.203.0.3" // the kernel, on the same interface
 	demoPeerAddr    = "10.203.0.2" // the Linux client
+	// The tas service runs on a second veth, since XDP attaches one
+	// program per interface and the embedded stack has the first.
+	demoTasAddr     = "10.203.1.1"
+	demoPeerTasAddr = "10.203.1.2"
 )
 
 // pingDemo runs the service over each back-end in a fresh pair of

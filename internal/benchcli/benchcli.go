@@ -12,6 +12,7 @@
 package benchcli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,8 @@ Commands:
   hold          open N connections to an echo-server, echo once on each,
                 hold them idle; prints how many stayed open
 
-Every command takes --stack=linux|gotas.
+Every command takes --stack=linux|gotas|tas (tas: an application of the
+running service whose control socket --tas-socket or TAS_SOCKET names).
 `
 
 var errUsage = errors.New("usage")
@@ -90,7 +92,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // and --xdp-mode flags; it returns a function that opens the chosen stack
 // and one that closes it.
 func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
-	name := fs.String("stack", "linux", "TCP stack: linux or gotas")
+	name := fs.String("stack", "linux", "TCP stack: linux, gotas (embedded) or tas (the running service)")
+	socket := fs.String("tas-socket", "", "tas: the service's control socket (default: $TAS_SOCKET, else /run/gotas/tas.sock)")
 	ipAddr := fs.String("ip-addr", "", "gotas: the stack's IPv4 address with prefix, e.g. 10.0.0.1/24")
 	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
@@ -119,10 +122,20 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 				return nil, nil, err
 			}
 			return bench.Gotas{Stack: st}, func() { st.Close() }, nil
+		case "tas":
+			path := cmp.Or(*socket, os.Getenv(gotas.ServiceEnv), defaultTasSocket)
+			st, err := gotas.New(gotas.Config{Service: path})
+			if err != nil {
+				return nil, nil, err
+			}
+			return bench.Gotas{Stack: st}, func() { st.Close() }, nil
 		}
-		return nil, nil, fmt.Errorf("%w: --stack=%q: want linux or gotas", errUsage, *name)
+		return nil, nil, fmt.Errorf("%w: --stack=%q: want linux, gotas or tas", errUsage, *name)
 	}
 }
+
+// defaultTasSocket is tas's default --control-socket.
+const defaultTasSocket = "/run/gotas/tas.sock"
 
 // routeFlag collects repeated --ip-route=DEST/P,NEXTHOP flags.
 type routeFlag []gotas.Route
@@ -325,6 +338,10 @@ func holdClient(ctx context.Context, args []string, stdout io.Writer) error {
 
 // printStats prints a gotas stack's resources and counters every d.
 func printStats(ctx context.Context, w io.Writer, st *gotas.Stack, d time.Duration) {
+	if st.Engine() == nil {
+		fmt.Fprintln(w, "stats: the stack is the tas service's; tasctl stats shows its counters")
+		return
+	}
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
