@@ -12,7 +12,7 @@ import (
 // TestMain lets the test binary stand in for tasctl when the demo re-runs
 // its own executable as the Linux server and client.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == benchWorker {
+	if len(os.Args) > 1 && (os.Args[1] == benchWorker || os.Args[1] == tasWorker) {
 		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())

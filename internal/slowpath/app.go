@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"gotas/internal/appif"
@@ -46,7 +47,10 @@ type App struct {
 	Pid    int32
 	limits AppLimits
 	region *shm.Region
-	alloc  *shm.Allocator
+	// allocMu serializes alloc: the slow path allocates rings, and
+	// NewAppContext (on a registration goroutine) context queues.
+	allocMu sync.Mutex
+	alloc   *shm.Allocator
 	// slowBell is what the application rings to wake the slow path;
 	// coreBells[i] what it rings to wake core i.
 	slowBell  *shm.Doorbell
@@ -177,6 +181,8 @@ func (s *Stack) NewAppContext(a *App) (uint64, *shm.Doorbell, error) {
 // On error what it allocated stays allocated: the region goes with the
 // application.
 func (s *Stack) buildContext(a *App, idx uint16, bell *shm.Doorbell) (*svcCtx, uint64, error) {
+	a.allocMu.Lock()
+	defer a.allocMu.Unlock()
 	d := appif.Desc{Index: uint32(idx), CmdSlots: ctxCmdSlots, EvSlots: ctxEvSlots,
 		ReqSlots: ctxReqSlots, RespSlots: ctxRespSlots}
 	var err error

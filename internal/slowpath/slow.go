@@ -437,7 +437,7 @@ func (sp *slow) allocFlow(c *conn) syscall.Errno {
 	}
 	tx, err := newRing(a, cfg.TxBuf)
 	if err != nil {
-		a.alloc.Free(rx)
+		sp.freeRing(a, rx)
 		return syscall.ENOBUFS
 	}
 	// FIFO reuse: a freed id waits behind every other free id.
@@ -453,6 +453,8 @@ func (sp *slow) allocFlow(c *conn) syscall.Errno {
 }
 
 func newRing(a *App, size uint32) (uint64, error) {
+	a.allocMu.Lock()
+	defer a.allocMu.Unlock()
 	off, err := a.alloc.Alloc(ringArea(size), shm.PageSize)
 	if err != nil {
 		return 0, err
@@ -471,6 +473,8 @@ func newRing(a *App, size uint32) (uint64, error) {
 // the number of connections ever opened. Neither the core (the flow is
 // gone) nor the application (the handle is closed) uses the ring any more.
 func (sp *slow) freeRing(a *App, off uint64) {
+	a.allocMu.Lock()
+	defer a.allocMu.Unlock()
 	if size, ok := a.alloc.SizeOf(off); ok {
 		if n, err := a.region.Discard(off, size); err == nil {
 			sp.st.ringBytesDiscarded.Add(n)
