@@ -137,6 +137,27 @@ func stopTas(t *testing.T, p *tasProc) string {
 	return p.out.String()
 }
 
+// svcAndPeer makes two namespaces joined by a veth, s0 in svc and p0 in
+// peer with peerAddr; the lab is removed when the test ends.
+func svcAndPeer(t *testing.T, peerAddr string) (svc, peer *testnet.Host) {
+	t.Helper()
+	lab := testnet.NewT(t)
+	svc, err := lab.Host("svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peer, err = lab.Host("peer"); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Link(svc, "s0", peer, "p0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := peer.Addr("p0", peerAddr); err != nil {
+		t.Fatal(err)
+	}
+	return svc, peer
+}
+
 func ping(t *testing.T, host *testnet.Host, addr string) {
 	t.Helper()
 	out, err := host.Run(t.Context(), "ping", "-c", "3", "-i", "0.2", "-W", "2", addr)
@@ -163,23 +184,9 @@ func TestPingOverVeth(t *testing.T) {
 	bin := buildTas(t)
 	for _, kind := range []string{"afxdp", "afpacket"} {
 		t.Run(kind, func(t *testing.T) {
-			lab := testnet.NewT(t)
-			svc, err := lab.Host("svc")
-			if err != nil {
-				t.Fatal(err)
-			}
-			peer, err := lab.Host("peer")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := lab.Link(svc, "s0", peer, "p0"); err != nil {
-				t.Fatal(err)
-			}
+			svc, peer := svcAndPeer(t, "10.201.0.2/24")
 			// Linux owns .3 on the service's interface; tas serves .1.
 			if err := svc.Addr("s0", "10.201.0.3/24"); err != nil {
-				t.Fatal(err)
-			}
-			if err := peer.Addr("p0", "10.201.0.2/24"); err != nil {
 				t.Fatal(err)
 			}
 			tas := startTas(t, svc, bin, "--ip-addr=10.201.0.1/24", "--nic="+kind+":s0")

@@ -167,14 +167,7 @@ func echoCheck(t *testing.T, peer *testnet.Host, addr string, n int) net.Conn {
 	if err := peer.Do(func() (err error) { c, err = net.DialTimeout("tcp", addr, 5*time.Second); return }); err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	msg := make([]byte, n)
-	rand.Read(msg)
-	go c.Write(msg)
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	got := make([]byte, n)
-	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo via %s: %v (bytes equal: %v)", addr, err, bytes.Equal(got, msg))
-	}
+	echoOn(t, c, n)
 	c.SetReadDeadline(time.Time{})
 	return c
 }
@@ -197,21 +190,7 @@ func readStats(t *testing.T, sock string) stats.Report {
 // the service is gone and registers again.
 func TestServiceWithTwoApplications(t *testing.T) {
 	bin := buildTas(t)
-	lab := testnet.NewT(t)
-	svc, err := lab.Host("svc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer, err := lab.Host("peer")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lab.Link(svc, "s0", peer, "p0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.Addr("p0", "10.205.0.2/24"); err != nil {
-		t.Fatal(err)
-	}
+	svc, peer := svcAndPeer(t, "10.205.0.2/24")
 	dir := t.TempDir()
 	socket, metrics := filepath.Join(dir, "tas.sock"), filepath.Join(dir, "metrics.sock")
 	args := []string{"--ip-addr=10.205.0.1/24", "--nic=afxdp:s0", "--control-socket=" + socket, "--metrics-addr=unix:" + metrics}
@@ -276,7 +255,7 @@ func echoOn(t *testing.T, c net.Conn, n int) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got := make([]byte, n)
 	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("echo on the surviving connection: %v", err)
+		t.Fatalf("echo to %v: %v", c.RemoteAddr(), err)
 	}
 }
 
@@ -286,15 +265,7 @@ func echoOn(t *testing.T, c net.Conn, n int) {
 // again; nothing may be missing and nothing may hang.
 func TestWakeupsAcrossProcesses(t *testing.T) {
 	bin := buildTas(t)
-	lab := testnet.NewT(t)
-	svc, _ := lab.Host("svc")
-	peer, _ := lab.Host("peer")
-	if err := lab.Link(svc, "s0", peer, "p0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := peer.Addr("p0", "10.206.0.2/24"); err != nil {
-		t.Fatal(err)
-	}
+	svc, peer := svcAndPeer(t, "10.206.0.2/24")
 	socket := filepath.Join(t.TempDir(), "tas.sock")
 	tas := startTas(t, svc, bin, "--ip-addr=10.206.0.1/24", "--nic=afxdp:s0", "--control-socket="+socket)
 	app := startApp(t, socket, "echo:9")
