@@ -118,6 +118,17 @@ func (r *Region) Fd() int { return r.fd }
 // Size is the region size in bytes.
 func (r *Region) Size() uint64 { return uint64(len(r.mem)) }
 
+// CloseFd closes the region's fd and keeps the mapping, for a region
+// whose mapping may still be in use but that no peer will be sent again.
+func (r *Region) CloseFd() error {
+	if r.fd < 0 {
+		return nil
+	}
+	err := unix.Close(r.fd)
+	r.fd = -1
+	return err
+}
+
 // Close unmaps the region and closes its fd. The mapping must no longer be
 // used by anyone in this process (see Region).
 func (r *Region) Close() error {
@@ -126,10 +137,9 @@ func (r *Region) Close() error {
 	}
 	err := unix.Munmap(r.mem)
 	r.mem = nil
-	if cerr := unix.Close(r.fd); err == nil {
+	if cerr := r.CloseFd(); err == nil {
 		err = cerr
 	}
-	r.fd = -1
 	return err
 }
 

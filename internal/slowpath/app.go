@@ -127,11 +127,22 @@ func (s *Stack) NewApp(pid int32, l AppLimits) (*App, error) {
 		}
 		a.coreBells = append(a.coreBells, b)
 	}
+	s.mu.Lock()
+	s.apps[a] = struct{}{}
+	s.mu.Unlock()
 	return a, nil
 }
 
 // close releases what NewApp made; nothing may use the app afterwards.
 func (a *App) close() {
+	a.closeBells()
+	if a.region != nil {
+		a.region.Close()
+	}
+}
+
+// closeBells closes the app's doorbells (Close on a closed one is a no-op).
+func (a *App) closeBells() {
 	for _, c := range a.ctxs {
 		c.info.Bell.Close()
 	}
@@ -140,9 +151,6 @@ func (a *App) close() {
 	}
 	if a.slowBell != nil {
 		a.slowBell.Close()
-	}
-	if a.region != nil {
-		a.region.Close()
 	}
 }
 
@@ -348,6 +356,7 @@ func (sp *slow) maybeFree(a *App) {
 	sp.dying = slices.DeleteFunc(sp.dying, func(x *App) bool { return x == a })
 	sp.s.mu.Lock()
 	delete(sp.s.appCtxs, a)
+	delete(sp.s.apps, a)
 	sp.s.mu.Unlock()
 	a.close()
 	sp.st.appsFreed.Add(1)

@@ -3,12 +3,14 @@ package slowpath
 import (
 	"bytes"
 	"net/netip"
+	"os"
 	"syscall"
 	"testing"
 	"time"
 
 	"gotas/internal/appif"
 	"gotas/internal/impair"
+	"gotas/internal/nic/memnic"
 )
 
 // newSeparateApp registers a second application on s, the way the service
@@ -127,5 +129,72 @@ func TestAppLimits(t *testing.T) {
 	}
 	if st := p.b.Stats(); st.AppLimited != 2 { // the third connect and the second listen
 		t.Fatalf("AppLimited = %d, want 2", st.AppLimited)
+	}
+}
+
+// TestConnectRefusesImpossibleDestinations: port 0, the unspecified,
+// broadcast and multicast addresses and the stack's own address fail at
+// once, without a flow, a port or a SYN.
+func TestConnectRefusesImpossibleDestinations(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	cases := map[string]syscall.Errno{
+		"10.0.0.2:0": syscall.EADDRNOTAVAIL, "0.0.0.0:80": syscall.ENETUNREACH,
+		"255.255.255.255:80": syscall.ENETUNREACH, "10.0.0.255:80": syscall.ENETUNREACH,
+		"224.0.0.1:80": syscall.ENETUNREACH, "10.0.0.1:80": syscall.ECONNREFUSED,
+	}
+	cookies := map[uint64]string{}
+	for dst := range cases {
+		cookies[p.pa.connect(netip.MustParseAddrPort(dst))] = dst
+	}
+	p.run(time.Second, func() bool { return len(p.pa.opened) == len(cases) })
+	for c, dst := range cookies {
+		if got := p.pa.opened[c].Err; got != cases[dst] {
+			t.Errorf("connect %s: %v, want %v", dst, got, cases[dst])
+		}
+	}
+	if r := p.a.Resources(); r.Flows != 0 || r.Ports != 0 || p.a.EngineStats(0).TxSegments != 0 {
+		t.Fatalf("refused connects left %+v and sent %d segments", r, p.a.EngineStats(0).TxSegments)
+	}
+}
+
+// TestStopReleasesDescriptors: a stack stopped with applications still
+// registered (its own and another's) leaves no eventfd, epoll or memfd
+// behind.
+func TestStopReleasesDescriptors(t *testing.T) {
+	count := func() int {
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip(err)
+		}
+		return len(fds)
+	}
+	run := func() {
+		pa, pb := memnic.Pair(impair.Config{}, impair.Config{})
+		defer pa.Close()
+		defer pb.Close()
+		s, err := NewStack(pa, testConfig(ipA))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.NewContext(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := s.NewApp(1, AppLimits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.NewAppContext(a); err != nil {
+			t.Fatal(err)
+		}
+		s.Step()
+		s.Stop()
+	}
+	run() // first use may open descriptors that stay (the runtime's)
+	before := count()
+	for range 20 {
+		run()
+	}
+	if after := count(); after > before+2 {
+		t.Fatalf("%d descriptors before 20 stacks, %d after", before, after)
 	}
 }

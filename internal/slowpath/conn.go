@@ -1,6 +1,7 @@
 package slowpath
 
 import (
+	"net/netip"
 	"sync/atomic"
 	"syscall"
 
@@ -85,6 +86,10 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 			RemoteIP: m.RemoteIP, RemotePort: m.RemotePort})
 	}
 	dst := wire.Addr4(m.RemoteIP)
+	if e := sp.badDestination(dst, m.RemotePort); e != 0 {
+		fail(e)
+		return
+	}
 	hop, ok := sp.routes.Lookup(dst.Addr())
 	if !ok {
 		sp.st.noRoute.Add(1)
@@ -119,6 +124,33 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		sp.sendSyn(x)
 	})
 	sp.armTimer(sp.now() + uint64(sp.s.cfg.ARPRetry))
+}
+
+// badDestination refuses what no TCP connection can reach: port 0, the
+// unspecified, multicast or a broadcast address (ENETUNREACH, as Linux
+// for multicast), and our own address (ECONNREFUSED: the stack has no
+// loopback, the peer would be itself).
+func (sp *slow) badDestination(dst wire.Addr4, port uint16) syscall.Errno {
+	a := dst.Addr()
+	subnet := sp.s.cfg.Prefix.Masked()
+	directed := subnet.Bits() < 31 && a == broadcastOf(subnet)
+	switch {
+	case port == 0:
+		return syscall.EADDRNOTAVAIL
+	case a.IsUnspecified() || a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || directed:
+		return syscall.ENETUNREACH
+	case dst == sp.s.ip:
+		return syscall.ECONNREFUSED
+	}
+	return 0
+}
+
+// broadcastOf is the directed broadcast address of an IPv4 prefix.
+func broadcastOf(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	host := ^uint32(0) >> p.Bits()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // fail ends an active open with an error.

@@ -141,6 +141,7 @@ type Stack struct {
 	snapReqs []chan Snapshot
 	freeCtx  []uint16
 	appCtxs  map[*App]int
+	apps     map[*App]struct{} // registered and not yet freed
 	hasNew   atomic.Bool
 	local    *App // NewContext's application: this process
 
@@ -221,7 +222,7 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
 	}
 	info := port.Info()
-	s := &Stack{cfg: cfg, port: port, mac: info.MAC, ip: wire.Addr4(cfg.Prefix.Addr().As4()), appCtxs: map[*App]int{}}
+	s := &Stack{cfg: cfg, port: port, mac: info.MAC, ip: wire.Addr4(cfg.Prefix.Addr().As4()), appCtxs: map[*App]int{}, apps: map[*App]struct{}{}}
 	for i := fastpath.MaxContexts - 1; i >= 0; i-- {
 		s.freeCtx = append(s.freeCtx, uint16(i))
 	}
@@ -455,9 +456,25 @@ func (s *Stack) close() error {
 	if s.slowBell != nil {
 		s.slowBell.Close()
 	}
-	// The region stays mapped: client Contexts in this process may still
-	// hold views into it; the GC cannot see them, so unmapping would turn
-	// a late access into a crash instead of a stale read.
+	// Applications still registered: their doorbells go. The regions of
+	// other processes' applications are unmapped (the cores have
+	// stopped); this process's own stays mapped: its Contexts may still
+	// hold views into it, which the GC cannot see, so unmapping would
+	// turn a late access into a crash instead of a stale read.
+	if s.region != nil {
+		s.region.Close() // the control queues: no loop runs any more
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a := range s.apps {
+		if a == s.local {
+			a.closeBells()
+			a.region.CloseFd()
+		} else {
+			a.close()
+		}
+	}
+	s.apps = nil
 	return nil
 }
 
