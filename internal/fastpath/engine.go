@@ -24,6 +24,11 @@ type ContextInfo struct {
 	Region    *shm.Region
 	Bell      *shm.Doorbell
 	CoreBells []*shm.Doorbell
+	// Released counts the cores that let go of the context (before each
+	// says so with KrxContextGone). The slow path loads it before it
+	// closes the doorbells: the KRX queue is in mmap'd memory, whose
+	// atomics the race detector does not see as ordering.
+	Released atomic.Int32
 }
 
 // Shared is what the slow path and all cores share in one process. Region
@@ -474,6 +479,9 @@ func (e *Engine) release(idx uint32) {
 		e.ctxOn = slices.DeleteFunc(e.ctxOn, func(x uint16) bool { return uint32(x) == idx })
 	}
 	*c = engCtx{}
+	if ci := e.sh.Contexts[idx].Load(); ci != nil {
+		ci.Released.Add(1)
+	}
 	e.report(CtlMsg{Type: KrxContextGone, ID: idx})
 }
 

@@ -332,6 +332,7 @@ func (sp *slow) contextGone(idx uint32) {
 	for _, a := range sp.dying {
 		for _, c := range a.ctxs {
 			if uint32(c.idx) == idx && a.acks > 0 {
+				c.info.Released.Load() // orders the core's last use before our close
 				a.acks--
 				sp.maybeFree(a)
 				return
