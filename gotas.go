@@ -28,6 +28,7 @@ import (
 	"gotas/internal/ctlsock"
 	"gotas/internal/nic"
 	"gotas/internal/nic/nicopen"
+	"gotas/internal/shm"
 	"gotas/internal/slowpath"
 )
 
@@ -99,6 +100,7 @@ type Stack struct {
 	// safe for concurrent use; it also guards the bookkeeping below.
 	mu        sync.Mutex
 	ctx       *appif.Context
+	park      *shm.Parker // the poller waits for ctx's doorbell here
 	conns     map[appif.Handle]*Conn
 	listeners map[appif.Handle]*Listener
 	pending   map[uint64]*waiter // Listen/Connect cookie -> waiter
@@ -154,8 +156,12 @@ func New(cfg Config) (*Stack, error) {
 		st.Stop()
 		return nil, err
 	}
+	s, err := newStack(ctx, cfg.Addr.Addr())
+	if err != nil {
+		st.Stop()
+		return nil, err
+	}
 	st.Start()
-	s := newStack(ctx, cfg.Addr.Addr())
 	s.st = st
 	go s.poll()
 	return s, nil
@@ -207,16 +213,24 @@ func attach(path string) (*Stack, error) {
 		cl.Close()
 		return nil, fmt.Errorf("gotas: %w", err)
 	}
-	s := newStack(ctx, cl.Welcome().Addr)
+	s, err := newStack(ctx, cl.Welcome().Addr)
+	if err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("gotas: %w", err)
+	}
 	s.client = cl
 	go s.poll()
 	go s.watchService()
 	return s, nil
 }
 
-func newStack(ctx *appif.Context, addr netip.Addr) *Stack {
-	return &Stack{addr: addr, ctx: ctx, conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
-		pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}), closeErr: net.ErrClosed}
+func newStack(ctx *appif.Context, addr netip.Addr) (*Stack, error) {
+	park, err := shm.NewParker(ctx.WaitFD(), ctx.DrainBell)
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{addr: addr, ctx: ctx, park: park, conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
+		pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}), closeErr: net.ErrClosed}, nil
 }
 
 // watchService fails everything when the service goes away: nothing will
@@ -277,6 +291,7 @@ func (s *Stack) shutdown(callErr, connErr error) bool {
 	s.mu.Unlock()
 	s.ctx.Wake()
 	<-s.pollerDone
+	s.park.Close()
 	return true
 }
 
@@ -325,14 +340,10 @@ func (s *Stack) poll() {
 			return
 		}
 		if !ready {
-			// Sleep blocks this thread in poll(2) and keeps its P until
-			// sysmon retakes it (tens of µs to ms): goroutines that
-			// dispatch just made runnable are queued on that P and would
-			// wait that long. Yield first so they run now; an event that
-			// comes meanwhile rings the armed doorbell and Sleep returns
-			// at once.
-			runtime.Gosched()
-			s.ctx.Sleep(pick(len(s.closeQ) > 0, time.Millisecond, 100*time.Millisecond))
+			// Park in the netpoller, holding no thread: the goroutines
+			// dispatch made runnable run now on this P, and the doorbell
+			// wakes us on whichever P polls the network next.
+			s.park.Wait(pick(len(s.closeQ) > 0, time.Millisecond, 100*time.Millisecond))
 		}
 		s.mu.Lock()
 		s.ctx.DisarmWait()

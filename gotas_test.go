@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -202,5 +203,50 @@ func TestPacingHoldsAFlowToItsRate(t *testing.T) {
 	want := time.Duration(float64(size*8) / (kbps * 1000) * float64(time.Second))
 	if el := time.Since(start); el < want*9/10 {
 		t.Fatalf("1 MiB at %d kbit/s took %v, less than the %v the rate allows: pacing is not enforced", kbps, el, want)
+	}
+}
+
+// TestNetpollCoresEcho: with the cores and the slow path parked in the
+// netpoller (Config.Stack.Netpoll), a request/response exchange of many
+// small messages and a bulk echo complete with every byte.
+func TestNetpollCoresEcho(t *testing.T) {
+	pa, pb := memnic.Pair(impair.Config{}, impair.Config{})
+	mk := func(addr string, port *memnic.Port) *Stack {
+		cfg := Config{Addr: netip.MustParsePrefix(addr), Port: port}
+		cfg.Stack.Netpoll = true
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := mk("10.9.0.1/24", pa), mk("10.9.0.2/24", pb)
+	ln, err := a.Listen("tcp", ":7300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:7300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 64)
+	for i := range 2000 {
+		msg := []byte(fmt.Sprintf("%064d", i))
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != string(msg) {
+			t.Fatalf("message %d: %q, %v", i, buf, err)
+		}
 	}
 }

@@ -42,3 +42,10 @@ func (c *Context) DisarmWait() {
 
 // Wake interrupts a Sleep from another goroutine.
 func (c *Context) Wake() { c.bell.Ring() }
+
+// DrainBell resets the context's doorbell and reports whether it had been
+// rung, for callers that wait on WaitFD themselves.
+func (c *Context) DrainBell() bool {
+	ok, _ := c.bell.Drain()
+	return ok
+}

@@ -101,6 +101,13 @@ type Config struct {
 	// Clock returns monotonic nanoseconds, for sleep timeouts (default:
 	// time since the Core was made).
 	Clock func() uint64
+	// Netpoll runs the loop as an ordinary goroutine that parks in Go's
+	// netpoller when idle (on its queue and doorbells), instead of a
+	// locked thread blocking in poll(2): in a process whose application
+	// goroutines share the CPUs with the core, a request then costs
+	// goroutine switches instead of thread wakeups (docs/ARCHITECTURE.md,
+	// "Wakeups"). CPU is ignored.
+	Netpoll bool
 }
 
 // Stats counts what a Core did.
@@ -120,7 +127,8 @@ type Core struct {
 	stopped atomic.Bool
 	bells   *shm.BellSet
 	ownBell bool
-	p       Poller // h as a Poller, or nil
+	p       Poller      // h as a Poller, or nil
+	park    *shm.Parker // Netpoll: where the idle loop parks
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
 }
@@ -148,6 +156,12 @@ func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
 	}
 	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), bells: bells, ownBell: own}
 	c.p, _ = h.(Poller)
+	if cfg.Netpoll {
+		if err := c.initPark(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
 	c.tx.flush = c.flush
 	return c, nil
 }
@@ -161,9 +175,23 @@ func (c *Core) Stop() {
 	c.bells.Own().Ring()
 }
 
+// initPark lets the idle loop park on its doorbell set, which then also
+// watches the queue.
+func (c *Core) initPark() error {
+	if err := c.bells.Watch(c.q.PollFD()); err != nil {
+		return err
+	}
+	var err error
+	c.park, err = shm.NewParker(c.bells.Fd(), c.bells.Drain)
+	return err
+}
+
 // Close releases the doorbells the Core made; call it after Run has
 // returned.
 func (c *Core) Close() error {
+	if c.park != nil {
+		c.park.Close()
+	}
 	if !c.ownBell {
 		return nil
 	}
@@ -180,9 +208,11 @@ func (c *Core) Stats() Stats {
 // Run polls until Stop. It locks its goroutine to an OS thread so the loop
 // keeps its CPU and its cache.
 func (c *Core) Run() error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if c.cfg.CPU >= 0 {
+	if !c.cfg.Netpoll {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	if c.cfg.CPU >= 0 && !c.cfg.Netpoll {
 		var set unix.CPUSet
 		set.Set(c.cfg.CPU)
 		_ = unix.SchedSetaffinity(0, &set) // best effort: containers may forbid it
@@ -206,7 +236,7 @@ func (c *Core) Run() error {
 			// Spin politely: on a machine with few CPUs the threads that
 			// will produce our next work (the application, a local peer,
 			// the kernel) may be waiting for this very CPU.
-			osYield()
+			c.yield()
 			continue
 		}
 		start := time.Now()
@@ -260,12 +290,27 @@ func (c *Core) sleep() (bool, error) {
 	c.sleeps.Add(1)
 	// Level-triggered: a frame that arrived after the last poll keeps
 	// the queue's fd readable, so no wakeup is lost.
-	if _, err := nic.Wait(c.q, timeout, c.bells.Fd()); err != nil {
+	if c.park != nil {
+		if _, err := c.park.Wait(timeout); err != nil {
+			return false, err
+		}
+	} else if _, err := nic.Wait(c.q, timeout, c.bells.Fd()); err != nil {
 		return false, err
+	} else {
+		c.bells.Drain()
 	}
-	c.bells.Drain()
 	c.wakeups.Add(1)
 	return true, nil
+}
+
+// yield lets others run during the spin: goroutines of this process when
+// the loop is one (Netpoll), other threads when it has a thread of its own.
+func (c *Core) yield() {
+	if c.cfg.Netpoll {
+		runtime.Gosched()
+		return
+	}
+	osYield()
 }
 
 // osYield gives the CPU to another runnable thread, if any (sched_yield;

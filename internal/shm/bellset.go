@@ -48,10 +48,20 @@ func (s *BellSet) Own() *Doorbell { return s.own }
 func (s *BellSet) Fd() int { return s.epfd }
 
 // Add puts d in the set (level-triggered).
-func (s *BellSet) Add(d *Doorbell) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(d.Fd())}
-	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, d.Fd(), &ev); err != nil {
-		return fmt.Errorf("shm: add doorbell %d to set: %w", d.Fd(), err)
+func (s *BellSet) Add(d *Doorbell) error { return s.add(d.Fd(), 0) }
+
+// Watch adds a descriptor that is not a doorbell (a NIC queue): readable
+// while it has input, it makes the set readable, and Drain leaves it
+// alone.
+func (s *BellSet) Watch(fd int) error { return s.add(fd, watchOnly) }
+
+// watchOnly marks, in an event's spare word, a member Drain must not read.
+const watchOnly = 1
+
+func (s *BellSet) add(fd int, mark int32) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: mark}
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("shm: add descriptor %d to set: %w", fd, err)
 	}
 	return nil
 }
@@ -64,7 +74,8 @@ func (s *BellSet) Remove(d *Doorbell) error {
 	return nil
 }
 
-// Drain resets every rung doorbell and reports whether any was rung.
+// Drain resets every rung doorbell and reports whether any was rung or a
+// watched descriptor is readable.
 func (s *BellSet) Drain() bool {
 	rung := false
 	for {
@@ -76,6 +87,9 @@ func (s *BellSet) Drain() bool {
 			return rung
 		}
 		for i := range n {
+			if s.evs[i].Pad == watchOnly {
+				continue
+			}
 			for {
 				_, err := unix.Read(int(s.evs[i].Fd), s.buf[:])
 				if err != unix.EINTR {

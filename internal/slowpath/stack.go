@@ -67,6 +67,11 @@ type Config struct {
 	// SpinBeforeBlock is how long an idle core polls before it blocks
 	// (--fp-poll-interval-tas; default fastpath's).
 	SpinBeforeBlock time.Duration
+	// Netpoll runs the cores and the slow path as goroutines that park in
+	// Go's netpoller when idle rather than on threads of their own
+	// (fastpath.Config.Netpoll): best when the application shares the
+	// process, worst when other processes need the CPUs.
+	Netpoll bool
 }
 
 // Resources counts what connections hold, for leak checks.
@@ -130,6 +135,7 @@ type Stack struct {
 	coreSets  []*shm.BellSet // what each core sleeps on: its doorbell and the apps'
 	slowBell  *shm.Doorbell
 	slowBells *shm.BellSet
+	slowPark  *shm.Parker // Netpoll: where the idle slow path parks
 	ktx       []*shm.Producer
 	krx       []*shm.Consumer
 
@@ -247,6 +253,11 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	if s.slowBells, err = shm.NewBellSet(s.slowBell); err != nil {
 		return nil, err
 	}
+	if cfg.Netpoll {
+		if s.slowPark, err = shm.NewParker(s.slowBells.Fd(), s.slowBells.Drain); err != nil {
+			return nil, err
+		}
+	}
 	if len(queues) != 1 {
 		// Flows are owned by the core their packets arrive on; until the
 		// slow path steers flows (flow groups), one queue keeps that true.
@@ -278,7 +289,7 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock,
-			SpinBeforeBlock: cfg.SpinBeforeBlock})
+			SpinBeforeBlock: cfg.SpinBeforeBlock, Netpoll: cfg.Netpoll})
 		if err != nil {
 			return nil, err
 		}
@@ -423,7 +434,11 @@ func (s *Stack) runSlow() {
 			}
 			timeout = min(timeout, time.Duration(t-now))
 		}
-		s.slowBells.Wait(timeout)
+		if s.slowPark != nil {
+			s.slowPark.Wait(timeout)
+		} else {
+			s.slowBells.Wait(timeout)
+		}
 		s.sp.woke()
 	}
 }
@@ -449,6 +464,9 @@ func (s *Stack) close() error {
 	}
 	for _, b := range s.coreBells {
 		b.Close()
+	}
+	if s.slowPark != nil {
+		s.slowPark.Close()
 	}
 	if s.slowBells != nil {
 		s.slowBells.Close()
