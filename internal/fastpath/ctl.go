@@ -68,7 +68,7 @@ const (
 //
 //	0x00 u8 type, 0x01 u8 reason, 0x02 u16 frame length, 0x04 u32 id,
 //	0x08 u64 handle, 0x10 u32 snd_nxt (snd_max), 0x14 u32 rcv_nxt,
-//	0x18 u8 flags, 0x1A u16 mtu, 0x1C u32 snd_una
+//	0x18 u8 flags, 0x1A u16 mtu, 0x1C u32 snd_una, 0x20 u32 ts_recent
 type CtlMsg struct {
 	Type, Reason uint8
 	Len          uint16
@@ -79,6 +79,9 @@ type CtlMsg struct {
 	Flags        uint8
 	MTU          uint16 // KtxPMTU: the next-hop MTU the ICMP message reported
 	SndUna       uint32
+	// TSRecent (KrxGone): the peer's last timestamp the core accepted,
+	// which TIME_WAIT needs to judge a new SYN (RFC 6191) and to echo.
+	TSRecent uint32
 }
 
 // Put encodes m into the header of slot b.
@@ -93,6 +96,7 @@ func (m *CtlMsg) Put(b []byte) {
 	b[24] = m.Flags
 	le.PutUint16(b[26:], m.MTU)
 	le.PutUint32(b[28:], m.SndUna)
+	le.PutUint32(b[32:], m.TSRecent)
 }
 
 // Get decodes the header of slot b.
@@ -107,6 +111,7 @@ func (m *CtlMsg) Get(b []byte) {
 	m.Flags = b[24]
 	m.MTU = le.Uint16(b[26:])
 	m.SndUna = le.Uint32(b[28:])
+	m.TSRecent = le.Uint32(b[32:])
 }
 
 // Frame returns the frame a slot carries (length from the header, bounded).

@@ -334,7 +334,7 @@ func (e *Engine) gone(id uint32, reason uint8) {
 		fl |= GoneActiveClose
 	}
 	m := CtlMsg{Type: KrxGone, Reason: reason, ID: id, Handle: uint64(f.handle),
-		SndNxt: uint32(f.sndMax), RcvNxt: uint32(f.rcvNxt), Flags: fl, SndUna: uint32(f.sndUna)}
+		SndNxt: uint32(f.sndMax), RcvNxt: uint32(f.rcvNxt), Flags: fl, SndUna: uint32(f.sndUna), TSRecent: f.tsRecent}
 	f.flags = 0
 	// Drop the id from every list now: once the slow path hears of it, it
 	// may reuse the id, and nothing here may touch its state after that.

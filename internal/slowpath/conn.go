@@ -337,7 +337,12 @@ func (sp *slow) timeWaitIn(t *twEntry, smac wire.MAC, seq tcp.Seq, fl wire.TCPFl
 		return iss, true
 	}
 	if fl&wire.TCPFlagRST == 0 {
-		sp.sendSeg(smac, t.key, t.sndNxt, t.rcvNxt, wire.TCPFlagACK, 0, nil, 0)
+		// A timestamped connection stamps every segment (RFC 7323 3.2).
+		var to *wire.TCPOptions
+		if t.ts {
+			to = &wire.TCPOptions{Present: wire.OptTimestamps, TSVal: tcp.TSClock(sp.now()), TSEcr: t.tsRecent}
+		}
+		sp.sendSeg(smac, t.key, t.sndNxt, t.rcvNxt, wire.TCPFlagACK, 0, to, 0)
 	}
 	return 0, false
 }

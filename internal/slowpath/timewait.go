@@ -15,11 +15,9 @@ type twEntry struct {
 	expires        uint64
 	ownPort        bool
 	dead           bool // left sp.tw before expiring; still in the FIFO
-	// ts: the connection used timestamps; tsRecent is the peer's TSval
-	// from the handshake. The core does not report its later ts_recent
-	// (KrxGone has no field for it), so this is a lower bound of the last
-	// TSval seen: it still rejects the old SYN and every segment older
-	// than the handshake, and the peer's clock has moved on since.
+	// ts: the connection used timestamps; tsRecent is the peer's last
+	// TSval the core accepted (KrxGone), what RFC 6191 compares a new
+	// SYN's with, and what our ACKs echo.
 	ts       bool
 	tsRecent uint32
 }
@@ -42,6 +40,9 @@ func (sp *slow) enterTimeWait(x *conn, m *fastpath.CtlMsg) {
 	now := sp.now()
 	t := &twEntry{key: x.key, sndNxt: tcp.Seq(m.SndNxt), rcvNxt: tcp.Seq(m.RcvNxt), rmac: x.rmac,
 		expires: now + 2*uint64(sp.s.cfg.MSL), ownPort: x.ownPort, ts: x.ts, tsRecent: x.tsRecent}
+	if x.ts && int32(m.TSRecent-x.tsRecent) > 0 {
+		t.tsRecent = m.TSRecent
+	}
 	sp.tw[x.key] = t
 	sp.twq = append(sp.twq, t)
 	sp.res.timeWait.Add(1)

@@ -46,7 +46,9 @@ func TestTimeWaitReopenedBySyn(t *testing.T) {
 		r := newRaw(t, testConfig(ipA), nil)
 		r.listen(80, 16)
 		sndNxt, rcvNxt := r.timeWait(40000, 1000, ts)
-		o := synOpts(1460, 5) // TSval not newer than the old connection's
+		// TSval 6: newer than the old connection's handshake (5), older
+		// than its last segment (the FIN's 7), which the core reported.
+		o := synOpts(1460, 6)
 		stale := rcvNxt - 1
 		if !ts {
 			o = nil
@@ -55,6 +57,9 @@ func TestTimeWaitReopenedBySyn(t *testing.T) {
 		out := tcpOut(t, r.take())
 		if len(out) != 1 || out[0].tcp.Flags() != wire.TCPFlagACK || out[0].tcp.AckNum() != rcvNxt || out[0].tcp.SeqNum() != sndNxt {
 			t.Fatalf("ts=%v: old SYN answered with %d segments (%v), want the TIME_WAIT ACK", ts, len(out), out)
+		}
+		if ts && (!out[0].opts.Has(wire.OptTimestamps) || out[0].opts.TSEcr != 7) {
+			t.Fatalf("TIME_WAIT ACK options %+v, want a timestamp echoing the FIN's TSval 7", out[0].opts)
 		}
 		// A new incarnation: a newer timestamp, or (without timestamps) a
 		// sequence number above the old RCV.NXT.
