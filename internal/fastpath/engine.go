@@ -122,6 +122,8 @@ type Engine struct {
 	krx   *shm.Producer
 	ctxs  []engCtx
 	ctxOn []uint16
+	// evBlocked: every event in evList waits for room in a full queue.
+	evBlocked bool
 
 	timers *tcp.Wheel // RTO and persist, one entry per flow
 	pace   *tcp.Wheel // paced flows waiting for their send time
@@ -174,6 +176,10 @@ const (
 	// reportPendingSleepNs bounds the core's sleep while reports wait for
 	// room in the slow path's queue.
 	reportPendingSleepNs = 1_000_000
+	// eventRetrySleepNs bounds the core's sleep while events wait for
+	// room in an application's full event queue: the application is
+	// behind, and nothing wakes the core when it catches up.
+	eventRetrySleepNs = 1_000_000
 )
 
 // NewEngine makes the engine for one core.
@@ -256,25 +262,30 @@ func (e *Engine) Poll(tx *TxBatch) bool {
 // NextDeadline is the earliest timer or pacing deadline (ns), and soon
 // when reports wait for room in the slow path's queue.
 func (e *Engine) NextDeadline() (uint64, bool) {
-	if e.reports.Len() > 0 {
-		return e.now + reportPendingSleepNs, true
+	t, ok := e.timers.NextDue()
+	if p, okp := e.pace.NextDue(); okp && (!ok || p < t) {
+		t, ok = p, true
 	}
-	t1, ok1 := e.timers.NextDue()
-	t2, ok2 := e.pace.NextDue()
+	// Work waiting on a full queue is retried soon: nothing else wakes us
+	// when the other side catches up.
+	retry := uint64(0)
 	switch {
-	case ok1 && ok2:
-		return min(t1, t2), true
-	case ok1:
-		return t1, true
+	case e.reports.Len() > 0:
+		retry = reportPendingSleepNs
+	case e.evBlocked:
+		retry = eventRetrySleepNs
 	}
-	return t2, ok2
+	if retry != 0 && (!ok || e.now+retry < t) {
+		t, ok = e.now+retry, true
+	}
+	return t, ok
 }
 
 // PrepareSleep announces that the core is about to block on its doorbell
 // and re-checks every queue it consumes; false means work arrived (or is
 // pending) and the core must not block.
 func (e *Engine) PrepareSleep() bool {
-	if len(e.evList) > 0 || len(e.txList) > 0 {
+	if len(e.evList) > 0 && !e.evBlocked || len(e.txList) > 0 {
 		return false
 	}
 	if ok, _ := e.ktx.ArmSleep(); !ok {
@@ -643,4 +654,7 @@ func (e *Engine) flushEvents() {
 		f.flags &^= fInEv
 	}
 	e.evList = kept
+	// Whatever is left waits on a queue that is full (or a context not
+	// attached yet): only time helps.
+	e.evBlocked = len(kept) > 0
 }

@@ -686,3 +686,30 @@ func TestSegRTORetransmitsFromSndUna(t *testing.T) {
 		t.Fatalf("RTOs %d retransmits %d cwnd %d", st.RTOs, st.TxRetransmits, h.cwnd())
 	}
 }
+
+// TestSegAppNotDrainingEventsLetsCoreSleep: an application that never
+// reads its event queue fills it; the events that wait must not keep the
+// core from sleeping (it spun at 100% CPU), only make it retry soon.
+func TestSegAppNotDrainingEventsLetsCoreSleep(t *testing.T) {
+	h := newSegHarness(t, segOpts{IRS: 5000, RxSize: 1 << 16})
+	for i := range segAppSlots + 8 {
+		h.send(segSpec{Flags: wire.TCPFlagACK, Seq: uint32(10 * i), Window: 0xffff, Payload: segPayload(10, byte(i))})
+	}
+	if st := h.eng.Stats(); st.EventsDeferred == 0 {
+		t.Fatal("the event queue never filled")
+	}
+	h.poll()
+	if !h.eng.PrepareSleep() {
+		t.Fatal("events blocked on a full queue keep the core awake")
+	}
+	h.eng.Woke()
+	if at, ok := h.eng.NextDeadline(); !ok || at > h.now+eventRetrySleepNs {
+		t.Fatalf("next deadline %d (ok %v), want a retry within %d ns", at-h.now, ok, eventRetrySleepNs)
+	}
+	// Once the application reads, the waiting event goes out.
+	h.events()
+	h.advance(time.Millisecond)
+	if evs := h.events(); len(evs) == 0 {
+		t.Fatal("the deferred event was never delivered")
+	}
+}

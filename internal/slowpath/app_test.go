@@ -2,6 +2,7 @@ package slowpath
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
 	"os"
 	"syscall"
@@ -196,5 +197,42 @@ func TestStopReleasesDescriptors(t *testing.T) {
 	}
 	if after := count(); after > before+2 {
 		t.Fatalf("%d descriptors before 20 stacks, %d after", before, after)
+	}
+}
+
+// TestAppNotReadingResponses: an application that sends requests and
+// never reads the answers neither keeps the slow path awake nor grows its
+// memory: past its queue the answers wait (and the slow path sleeps,
+// retrying soon), past four queues' worth it is torn down.
+func TestAppNotReadingResponses(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	dead, mute := newSeparateApp(t, p.a, AppLimits{MaxListeners: 1 << 16})
+	slept := false
+	for port := 1; port < 65536 && p.a.Stats().AppsStalled == 0; port++ {
+		if _, err := mute.ctx.Listen(uint16(port), 1); err != nil {
+			if !errors.Is(err, appif.ErrAgain) {
+				t.Fatal(err)
+			}
+			for p.a.Step() {
+			}
+			if p.a.sp.prepareSleep() && p.a.sp.retrySoon {
+				slept = true
+			}
+			p.a.sp.woke()
+		}
+	}
+	if !slept {
+		t.Fatal("the slow path never could sleep with answers waiting")
+	}
+	p.run(time.Second, func() bool {
+		select {
+		case <-dead.Freed():
+			return true
+		default:
+			return false
+		}
+	})
+	if r := p.a.Resources(); r.Ports != 0 {
+		t.Fatalf("the stalled app's listeners hold %d ports", r.Ports)
 	}
 }

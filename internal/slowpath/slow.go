@@ -105,6 +105,7 @@ type slow struct {
 	hs        map[*conn]struct{} // conns with a handshake deadline
 	ctxs      []*svcCtx
 	dying     []*App // applications whose memory waits for their flows and contexts to go
+	retrySoon bool   // prepareSleep: responses wait for room in a full queue
 	bells     *shm.BellSet
 	nextTimer uint64
 	secret    [32]byte
@@ -253,11 +254,12 @@ func (sp *slow) prepareSleep() bool {
 			return false
 		}
 	}
+	sp.retrySoon = false
 	for _, c := range sp.ctxs {
-		if c.out.Len() > 0 {
-			sp.woke()
-			return false
-		}
+		// Responses waiting for room in a full queue: its application is
+		// behind, and nothing wakes us when it catches up; retry soon
+		// rather than spin.
+		sp.retrySoon = sp.retrySoon || c.out.Len() > 0
 		if ok, _ := c.req.ArmSleep(); !ok {
 			sp.woke()
 			return false

@@ -160,6 +160,10 @@ type Stack struct {
 
 const ctlSlots = 8192
 
+// respRetrySleep bounds the slow path's sleep while responses wait for
+// room in an application's full queue.
+const respRetrySleep = time.Millisecond
+
 // Defaults for Config.
 const (
 	// DefaultMaxFlows is how many connections a default stack holds
@@ -426,6 +430,9 @@ func (s *Stack) runSlow() {
 			continue
 		}
 		timeout := 100 * time.Millisecond
+		if s.sp.retrySoon {
+			timeout = respRetrySleep
+		}
 		if t := s.sp.nextTimer; t != 0 {
 			now := s.cfg.Clock()
 			if t <= now {
