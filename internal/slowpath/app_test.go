@@ -12,6 +12,7 @@ import (
 	"gotas/internal/appif"
 	"gotas/internal/impair"
 	"gotas/internal/nic/memnic"
+	"gotas/internal/shm"
 )
 
 // newSeparateApp registers a second application on s, the way the service
@@ -234,5 +235,66 @@ func TestAppNotReadingResponses(t *testing.T) {
 	})
 	if r := p.a.Resources(); r.Ports != 0 {
 		t.Fatalf("the stalled app's listeners hold %d ports", r.Ports)
+	}
+}
+
+// TestAppForgingAnothersHandles: application B writes commands and
+// requests naming application A's connection straight into its own
+// queues (a FIN, ring bumps, a close). A's transfer completes intact; the
+// forgeries are counted bad commands.
+func TestAppForgingAnothersHandles(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	b, err := p.a.NewApp(7, AppLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	descOff, _, err := p.a.NewAppContext(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := b.Region().Bytes(descOff, appif.DescSize)
+	d, ok := appif.ParseDesc(raw)
+	if !ok {
+		t.Fatal("descriptor")
+	}
+	cmdQ, err := shm.NewProducer(b.Region(), d.CmdOff[0], appif.CmdSlot, d.CmdSlots, b.CoreBells()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqQ, err := shm.NewProducer(b.Region(), d.ReqOff, appif.ReqSlot, d.ReqSlots, b.SlowBell())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 1 << 20
+	p.pb.onConn = func(c *appConn) { c.sendTotal, c.shutdown = total, true }
+	p.pa.onConn = func(c *appConn) { c.shutdown, c.close = true, true }
+	p.pa.listen(80)
+	p.run(time.Second, func() bool { return p.pa.listened })
+	p.pb.connect(netip.AddrPortFrom(ipA.Addr(), 80))
+	p.run(time.Second, func() bool { return len(p.pa.order) == 1 })
+	victim := p.pa.order[0].h
+	forged := false
+	p.run(5*time.Second, func() bool {
+		if !forged {
+			var buf [appif.ReqSlot]byte
+			(&appif.Cmd{Conn: victim, TxBump: 4096, RxBump: 4096, Flags: appif.CmdTxClose}).Put(buf[:appif.CmdSlot])
+			cmdQ.Push(buf[:appif.CmdSlot])
+			(&appif.Ctl{Type: appif.ReqClose, Handle: victim}).Put(buf[:])
+			reqQ.Push(buf[:])
+			(&appif.Ctl{Type: appif.ReqListenClose, Handle: p.pa.listener}).Put(buf[:])
+			reqQ.Push(buf[:])
+			forged = true
+		}
+		return p.pa.order[0].closed
+	})
+	c := p.pa.order[0]
+	if c.recvd != total || c.bad != 0 || c.err != 0 {
+		t.Fatalf("victim got %d of %d bytes, %d bad, err %v", c.recvd, total, c.bad, c.err)
+	}
+	if st := p.a.EngineStats(0); st.BadCommands == 0 {
+		t.Fatal("the forged command was not counted")
+	}
+	if l := p.a.sp.listeners[80]; l == nil || l.ctx.app == b {
+		t.Fatal("the forged ListenClose closed A's listener")
 	}
 }
