@@ -27,6 +27,17 @@ func TestBadFlagsExitTwo(t *testing.T) {
 		// A missing interface is a configuration error too.
 		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:gtnosuchif0"},
 		{"--ip-addr=10.0.0.1/24", "--nic=afpacket:gtnosuchif0"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--tcp-rxbuf-len=1000"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--tcp-txbuf-len=64M1"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--shm-len=lots"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--fp-cores-max=0"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--tcp-handshake-retries=0"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--cc=cubic"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--cc-dctcp-weight=2"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--cc-timely-tlow=200"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--app-flows-max=-1"},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--control-socket="},
+		{"--ip-addr=10.0.0.1/24", "--nic=afxdp:lo", "--ip-route=10.1.0.0/16"},
 	}
 	for _, args := range tests {
 		var stdout, stderr bytes.Buffer

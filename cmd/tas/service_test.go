@@ -30,7 +30,9 @@ import (
 func TestMain(m *testing.M) {
 	switch mode := os.Getenv("GOTAS_TEST_APP"); {
 	case strings.HasPrefix(mode, "echo:"):
-		os.Exit(echoApp(strings.TrimPrefix(mode, "echo:")))
+		os.Exit(echoApp(strings.TrimPrefix(mode, "echo:"), false))
+	case strings.HasPrefix(mode, "jitter:"):
+		os.Exit(echoApp(strings.TrimPrefix(mode, "jitter:"), true))
 	case mode == "hostile":
 		os.Exit(hostileApp())
 	}
@@ -38,8 +40,9 @@ func TestMain(m *testing.M) {
 }
 
 // echoApp registers with the service named by TAS_SOCKET and echoes on
-// port; when the service goes away it says so and registers again.
-func echoApp(port string) int {
+// port (with jitter: in random-sized pieces, pausing at random); when the
+// service goes away it says so and registers again.
+func echoApp(port string, jitter bool) int {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		st, err := gotas.New(gotas.Config{}) // TAS_SOCKET: on the service
@@ -65,12 +68,41 @@ func echoApp(port string) int {
 				return 1
 			}
 			go func() {
-				io.Copy(c, c)
+				if jitter {
+					jitterCopy(c, c)
+				} else {
+					io.Copy(c, c)
+				}
 				c.Close()
 			}()
 		}
 	}
 	return 1
+}
+
+// jitterCopy copies src to dst in random-sized pieces with random pauses,
+// so that both ends' queues run dry and their doorbells sleep and wake.
+func jitterCopy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := src.Read(buf[:1+randN(len(buf))])
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+		if randN(16) == 0 {
+			time.Sleep(time.Duration(randN(300)) * time.Microsecond)
+		}
+	}
+}
+
+func randN(n int) int {
+	v, _ := rand.Int(rand.Reader, big.NewInt(int64(n)))
+	return int(v.Int64())
 }
 
 // hostileApp registers, then writes random bytes over its whole region
@@ -259,44 +291,59 @@ func echoOn(t *testing.T, c net.Conn, n int) {
 	}
 }
 
-// TestWakeupsAcrossProcesses: many small messages each way between a
-// Linux peer and an application on the service, with random pauses on
-// both sides so that every queue and doorbell goes to sleep and wakes
-// again; nothing may be missing and nothing may hang.
+// TestWakeupsAcrossProcesses: a million numbered messages through an
+// application on the service and back, both ends writing and reading in
+// random-sized pieces with random pauses, so that every queue and doorbell
+// on the way goes to sleep and wakes again many times; nothing may be
+// missing, reordered or stuck.
 func TestWakeupsAcrossProcesses(t *testing.T) {
 	bin := buildTas(t)
 	svc, peer := svcAndPeer(t, "10.206.0.2/24")
 	socket := filepath.Join(t.TempDir(), "tas.sock")
 	tas := startTas(t, svc, bin, "--ip-addr=10.206.0.1/24", "--nic=afxdp:s0", "--control-socket="+socket)
-	app := startApp(t, socket, "echo:9")
+	app := startApp(t, socket, "jitter:9")
 	app.waitLine(t, "listening", 1)
 	c := echoCheck(t, peer, "10.206.0.1:9", 1)
 	defer c.Close()
-	const msgs = 20000
+	const msgs, size = 1_000_000, 8
 	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 8*msgs)
-		_, err := io.ReadFull(c, buf)
-		for i := range msgs {
-			if err == nil && string(buf[8*i:8*i+8]) != fmt.Sprintf("%08d", i) {
-				err = fmt.Errorf("message %d is %q", i, buf[8*i:8*i+8])
-			}
+	go func() { done <- readNumbered(c, msgs, size) }()
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	out := make([]byte, 0, 64*size)
+	for i := 0; i < msgs; {
+		out = out[:0]
+		for k := 1 + randN(64); k > 0 && i < msgs; k-- {
+			out = fmt.Appendf(out, "%0*d", size, i)
+			i++
 		}
-		done <- err
-	}()
-	c.SetDeadline(time.Now().Add(120 * time.Second))
-	for i := range msgs {
-		if _, err := c.Write([]byte(fmt.Sprintf("%08d", i))); err != nil {
+		if _, err := c.Write(out); err != nil {
 			t.Fatal(err)
 		}
-		if n, _ := rand.Int(rand.Reader, big.NewInt(64)); n.Int64() == 0 {
-			time.Sleep(time.Duration(n.Int64()+1) * 200 * time.Microsecond)
+		if randN(32) == 0 {
+			time.Sleep(time.Duration(randN(300)) * time.Microsecond)
 		}
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	stopTas(t, tas)
+}
+
+// readNumbered reads msgs numbered messages of size digits and checks
+// each is the next.
+func readNumbered(r io.Reader, msgs, size int) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	buf := make([]byte, size)
+	want := make([]byte, 0, size)
+	for i := range msgs {
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return fmt.Errorf("after %d of %d messages: %w", i, msgs, err)
+		}
+		if want = fmt.Appendf(want[:0], "%0*d", size, i); !bytes.Equal(buf, want) {
+			return fmt.Errorf("message %d is %q", i, buf)
+		}
+	}
+	return nil
 }
 
 // checkTasctlStats runs tasctl stats, as JSON and as text, and finds the
