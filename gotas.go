@@ -61,6 +61,11 @@ type Config struct {
 // tas service's control socket.
 const ServiceEnv = "TAS_SOCKET"
 
+// txSweepInterval is how often the poller looks for idle TX rings: a ring
+// is released after it stayed empty for one to two intervals. (A
+// variable for tests.)
+var txSweepInterval = time.Second
+
 // ErrServiceGone is what connections, listeners and calls fail with when
 // the tas service stopped or restarted; connections also match
 // syscall.ECONNRESET. Make a new Stack with New to register again.
@@ -98,15 +103,19 @@ type Stack struct {
 
 	// mu serializes use of ctx, which, like TAS's libtas context, is not
 	// safe for concurrent use; it also guards the bookkeeping below.
-	mu        sync.Mutex
-	ctx       *appif.Context
-	park      *shm.Parker // the poller waits for ctx's doorbell here
-	conns     map[appif.Handle]*Conn
-	listeners map[appif.Handle]*Listener
-	pending   map[uint64]*waiter // Listen/Connect cookie -> waiter
-	closeQ    []closeReq         // closes the request queue had no room for
-	closed    bool
-	closeErr  error // what calls fail with once closed
+	mu   sync.Mutex
+	ctx  *appif.Context
+	park *shm.Parker // the poller waits for ctx's doorbell here
+	// nextTxSweep is when the poller next releases idle TX rings;
+	// txReleased counts the bytes it gave back.
+	nextTxSweep time.Time
+	txReleased  uint64
+	conns       map[appif.Handle]*Conn
+	listeners   map[appif.Handle]*Listener
+	pending     map[uint64]*waiter // Listen/Connect cookie -> waiter
+	closeQ      []closeReq         // closes the request queue had no room for
+	closed      bool
+	closeErr    error // what calls fail with once closed
 
 	// Events the poller dropped because they name no open connection or
 	// listener of this stack (closed ones, or abandoned opens).
@@ -247,6 +256,21 @@ func (s *Stack) Addr() netip.Addr { return s.addr }
 // counts.
 func (s *Stack) Engine() *slowpath.Stack { return s.st }
 
+// RingBytesReleased counts the bytes of idle rings this stack gave back
+// to the kernel: TX rings by this process, RX rings by the cores (when
+// embedded).
+func (s *Stack) RingBytesReleased() uint64 {
+	s.mu.Lock()
+	n := s.txReleased
+	s.mu.Unlock()
+	if s.st != nil {
+		for i := range s.st.Cores() {
+			n += s.st.EngineStats(i).RingBytesReleased
+		}
+	}
+	return n
+}
+
 // DroppedEvents counts events dropped because they named a connection
 // already released (by this package or in the application context) or
 // because too many waited for their connection to open (appif.MaxStash).
@@ -319,6 +343,12 @@ func (s *Stack) poll() {
 		}
 		if len(s.closeQ) > 0 {
 			s.retryCloses()
+		}
+		if now := time.Now(); now.After(s.nextTxSweep) {
+			// Idle TX rings give their pages back, as the core does
+			// for RX rings; under s.mu nothing writes to them.
+			s.nextTxSweep = now.Add(txSweepInterval)
+			s.txReleased += s.ctx.ReleaseIdleTx()
 		}
 		if n > 0 {
 			s.mu.Unlock()

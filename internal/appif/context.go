@@ -50,11 +50,15 @@ type conn struct {
 	rxTail uint32 // our consumed position
 	rxSeen uint32 // bytes reported in EvData events
 	tx     *shm.RingWriter
-	core   int
-	dead   bool
-	nagle  bool // every command carries CmdNagle
-	kick   Cmd  // pending command when the queue was full
-	kicked bool
+	// txSweepHead is the TX head at the last idle sweep; txReleased:
+	// the ring's pages went back since it last moved.
+	txSweepHead uint32
+	txReleased  bool
+	core        int
+	dead        bool
+	nagle       bool // every command carries CmdNagle
+	kick        Cmd  // pending command when the queue was full
+	kicked      bool
 }
 
 // Context is the client end of an application context: one per thread
@@ -481,6 +485,31 @@ func (c *Context) Wait(timeout time.Duration) error {
 // WaitFD is the doorbell eventfd, for callers that multiplex it with
 // other descriptors (arm with Wait's protocol first).
 func (c *Context) WaitFD() int { return c.bell.Fd() }
+
+// ReleaseIdleTx gives back the pages of TX rings that stayed empty (every
+// byte written acknowledged) since the last call, and returns the bytes
+// released. The core reads a TX ring only between its tail and our head,
+// so an empty ring is read by no one, and only this context writes it:
+// call it where nothing writes to the context's rings concurrently.
+func (c *Context) ReleaseIdleTx() uint64 {
+	var n uint64
+	for _, cn := range c.conns {
+		if cn.dead {
+			continue
+		}
+		empty, head := cn.tx.Empty()
+		idle := empty && head == cn.txSweepHead
+		cn.txSweepHead = head
+		switch {
+		case !idle:
+			cn.txReleased = false
+		case !cn.txReleased:
+			cn.txReleased = true
+			n += cn.tx.Release()
+		}
+	}
+	return n
+}
 
 // Conns lists the open connections of the context.
 func (c *Context) Conns() []Handle {

@@ -96,6 +96,8 @@ type EngineStats struct {
 	// SpuriousUndos counts recoveries D-SACKs proved spurious, whose
 	// window reduction was undone (RFC 3708).
 	SpuriousUndos uint64
+	// RingBytesReleased counts idle RX ring bytes given back (shrink.go).
+	RingBytesReleased uint64
 }
 
 type engStats struct {
@@ -110,6 +112,7 @@ type engStats struct {
 	corruptRings, txOversize, pmtuUpdates, pmtuIgnored               atomic.Uint64
 	contextsDetached                                                 atomic.Uint64
 	spuriousUndos                                                    atomic.Uint64
+	ringBytesReleased                                                atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -124,6 +127,9 @@ type Engine struct {
 	ctxOn []uint16
 	// evBlocked: every event in evList waits for room in a full queue.
 	evBlocked bool
+	// shrinkAt and shrinkNext drive the idle-ring sweep (shrink.go).
+	shrinkAt   uint64
+	shrinkNext uint32
 
 	timers *tcp.Wheel // RTO and persist, one entry per flow
 	pace   *tcp.Wheel // paced flows waiting for their send time
@@ -224,6 +230,7 @@ func (e *Engine) Stats() EngineStats {
 		InjectDropped: s.injectDropped.Load(), CorruptRings: s.corruptRings.Load(),
 		TxOversize: s.txOversize.Load(), PMTUUpdates: s.pmtuUpdates.Load(), PMTUIgnored: s.pmtuIgnored.Load(),
 		ContextsDetached: s.contextsDetached.Load(), SpuriousUndos: s.spuriousUndos.Load(),
+		RingBytesReleased: s.ringBytesReleased.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()
@@ -250,6 +257,7 @@ func (e *Engine) Poll(tx *TxBatch) bool {
 	worked = e.pollKtx() || worked
 	worked = e.pollApps() || worked
 	worked = e.pollTimers() || worked
+	e.sweepIdleRings()
 	worked = e.serveTx() || worked
 	worked = e.flushAcks() || worked
 	e.flushEvents()

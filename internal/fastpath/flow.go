@@ -82,6 +82,10 @@ type flowCold struct {
 	rxFinAt        tcp.Seq // the peer's FIN, seen out of order
 	rxFinQueued    bool
 	nagle          bool // the app asked for Nagle (appif.CmdNagle)
+	// rxSweepHead is rxHead at the last idle-ring sweep; rxShrunk: the
+	// RX ring's pages were released since it last moved (shrink.go).
+	rxSweepHead uint32
+	rxShrunk    bool
 	// undoCwnd, undoSsthresh: the window before the last reduction, put
 	// back if D-SACKs prove it spurious.
 	undoCwnd, undoSsthresh uint32

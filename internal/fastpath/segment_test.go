@@ -8,8 +8,10 @@ package fastpath
 // exactly.
 
 import (
+	"golang.org/x/sys/unix"
 	"testing"
 	"time"
+	"unsafe"
 
 	"gotas/internal/appif"
 	"gotas/internal/nic"
@@ -711,5 +713,73 @@ func TestSegAppNotDrainingEventsLetsCoreSleep(t *testing.T) {
 	h.advance(time.Millisecond)
 	if evs := h.events(); len(evs) == 0 {
 		t.Fatal("the deferred event was never delivered")
+	}
+}
+
+// resident counts the resident pages of the whole pages within b.
+func resident(t *testing.T, b []byte) int {
+	t.Helper()
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	page := uintptr(shm.PageSize)
+	start, end := (base+page-1)&^(page-1), (base+uintptr(len(b)))&^(page-1)
+	vec := make([]byte, (end-start)/page)
+	if _, _, e := unix.Syscall(unix.SYS_MINCORE, start, end-start, uintptr(unsafe.Pointer(&vec[0]))); e != 0 {
+		t.Fatal(e)
+	}
+	n := 0
+	for _, v := range vec {
+		n += int(v & 1)
+	}
+	return n
+}
+
+// TestSegIdleRxRingReleasesItsPages: a flow that received 48 KiB, all of
+// it read, gives its RX ring pages back after a sweep round of idleness;
+// the stream then goes on where it was, byte for byte.
+func TestSegIdleRxRingReleasesItsPages(t *testing.T) {
+	h := newSegHarness(t, segOpts{IRS: 5000, RxSize: 1 << 16})
+	const seg = 1000
+	for i := range 48 {
+		h.send(segSpec{Flags: wire.TCPFlagACK, Seq: uint32(seg * i), Window: 0xffff, Payload: segPayload(seg, byte(i))})
+	}
+	h.appRead()
+	before := resident(t, h.rx.Data)
+	if before < 10 {
+		t.Fatalf("only %d pages resident after 48 KiB", before)
+	}
+	h.advance(2 * shrinkSweepNs) // first sweep: idle since when?
+	h.advance(2 * shrinkSweepNs) // second: still idle, released
+	if after := resident(t, h.rx.Data); after > 0 || h.eng.Stats().RingBytesReleased == 0 {
+		t.Fatalf("resident pages %d -> %d, released %d bytes", before, after, h.eng.Stats().RingBytesReleased)
+	}
+	more := segPayload(seg, 99)
+	h.send(segSpec{Flags: wire.TCPFlagACK, Seq: 48 * seg, Window: 0xffff, Payload: more})
+	got, _ := h.appRead()
+	if string(got) != string(more) {
+		t.Fatal("data after the release differs")
+	}
+}
+
+// TestSegRxRingWithUnreadDataKeepsItsPages: data not yet read, or held
+// out of order, is never released.
+func TestSegRxRingWithUnreadDataKeepsItsPages(t *testing.T) {
+	h := newSegHarness(t, segOpts{IRS: 5000, RxSize: 1 << 16, SACK: true})
+	h.send(segSpec{Flags: wire.TCPFlagACK, Seq: 0, Window: 0xffff, Payload: segPayload(20000, 1)})
+	h.send(segSpec{Flags: wire.TCPFlagACK, Seq: 30000, Window: 0xffff, Payload: segPayload(8000, 2)})
+	for range 4 {
+		h.advance(2 * shrinkSweepNs)
+	}
+	h.appRead() // the first 20000 bytes: the gap keeps the rest out of order
+	for range 4 {
+		h.advance(2 * shrinkSweepNs)
+	}
+	if r := h.eng.Stats().RingBytesReleased; r != 0 {
+		t.Fatalf("released %d bytes of a ring with unread or out-of-order data", r)
+	}
+	h.send(segSpec{Flags: wire.TCPFlagACK, Seq: 20000, Window: 0xffff, Payload: segPayload(10000, 3)})
+	got, _ := h.appRead()
+	want := append(segPayload(10000, 3), segPayload(8000, 2)...)
+	if string(got) != string(want) {
+		t.Fatalf("got %d bytes after filling the gap, want %d intact", len(got), len(want))
 	}
 }

@@ -161,6 +161,15 @@ func (w *RingWriter) Commit(n int) error {
 	return nil
 }
 
+// Empty reports whether the reader has consumed everything written, and
+// the head it compared.
+func (w *RingWriter) Empty() (bool, uint32) { return w.br.tail.Load() == w.pos, w.pos }
+
+// Release gives the data area's whole pages back (ReleasePages). Only
+// the writer may call it, and only when the ring is Empty: the reader
+// reads nothing, and the next Write faults in fresh pages.
+func (w *RingWriter) Release() uint64 { return ReleasePages(w.br.data) }
+
 // Write copies as much of p as fits and commits it. It never blocks; it
 // returns 0 when the ring is full.
 func (w *RingWriter) Write(p []byte) (int, error) {
