@@ -174,15 +174,31 @@ func TestGarbageHelloIsRefused(t *testing.T) {
 	}
 }
 
-// TestServiceGone: when the service closes, the client learns it.
+// TestServiceGone: when the service closes, the client learns it, and
+// the peers of its applications' connections get a reset before Close
+// returns.
 func TestServiceGone(t *testing.T) {
-	srv, _, _ := newServer(t)
+	srv, a, b := newServer(t)
 	cl, err := Dial(srv.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	ctx, err := cl.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx.Listen(9, 4)
+	waitEvent(t, ctx, appif.EvListenOpened)
+	peer, _ := b.NewContext()
+	peer.Connect(netip.AddrPortFrom(a.Addr(), 9))
+	if ev := waitEvent(t, peer, appif.EvConnOpened); ev.Err != 0 {
+		t.Fatal(ev.Err)
+	}
 	srv.Close()
+	if ev := waitEvent(t, peer, appif.EvClosed); ev.Err == 0 {
+		t.Fatal("peer not reset")
+	}
 	select {
 	case <-cl.Gone():
 	case <-time.After(time.Second):

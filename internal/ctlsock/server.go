@@ -31,6 +31,9 @@ type Options struct {
 }
 
 const (
+	// teardownWait bounds how long Close waits for an application's
+	// connections to be reset and its memory freed.
+	teardownWait        = time.Second
 	defaultMaxApps      = 64
 	defaultHelloTimeout = 5 * time.Second
 	// socketMode lets any local user register: SO_PEERCRED names every
@@ -133,8 +136,9 @@ func (s *Server) Apps() []AppInfo {
 }
 
 // Close stops accepting, closes every application's connection (so each
-// client learns the service is gone), tears the applications down and
-// removes the socket.
+// client learns the service is gone), tears the applications down (their
+// peers get RSTs; it waits up to a second for that) and removes the
+// socket.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -175,6 +179,12 @@ func (s *Server) serve(c *net.UnixConn) {
 		delete(s.apps, c)
 		s.mu.Unlock()
 		s.st.RemoveApp(info.App)
+		// Close waits for this: a service that stops resets its
+		// applications' connections before the stack goes.
+		select {
+		case <-info.App.Freed():
+		case <-time.After(teardownWait):
+		}
 	}()
 	buf := make([]byte, maxMsg)
 	for {
