@@ -95,9 +95,11 @@ func ParseRoute(s string) (Route, error) {
 	return Route{Dst: p.Masked(), Via: a}, nil
 }
 
-// Stack is a running embedded gotas stack.
+// Stack is a running gotas stack: embedded in this process, or the tas
+// service's as seen by one registered application.
 type Stack struct {
 	st     *slowpath.Stack // embedded: the stack in this process
+	port   nic.Port        // embedded: its NIC, closed by Close
 	client *ctlsock.Client // on the service: the registration
 	addr   netip.Addr
 
@@ -156,40 +158,42 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Service != "" {
 		return attach(cfg.Service)
 	}
-	st, err := assemble(cfg)
+	st, port, err := assemble(cfg)
 	if err != nil {
 		return nil, err
 	}
 	ctx, err := st.NewContext()
 	if err != nil {
 		st.Stop()
+		port.Close()
 		return nil, err
 	}
 	s, err := newStack(ctx, cfg.Addr.Addr())
 	if err != nil {
 		st.Stop()
+		port.Close()
 		return nil, err
 	}
 	st.Start()
-	s.st = st
+	s.st, s.port = st, port
 	go s.poll()
 	return s, nil
 }
 
 // assemble builds the stack: the one place that does, for embedders and
 // for the tas daemon.
-func assemble(cfg Config) (*slowpath.Stack, error) {
+func assemble(cfg Config) (*slowpath.Stack, nic.Port, error) {
 	if !cfg.Addr.Addr().Is4() {
-		return nil, fmt.Errorf("gotas: Config.Addr %v: want an IPv4 prefix such as 10.0.0.1/24", cfg.Addr)
+		return nil, nil, fmt.Errorf("gotas: Config.Addr %v: want an IPv4 prefix such as 10.0.0.1/24", cfg.Addr)
 	}
 	port := cfg.Port
 	if port == nil {
 		spec, err := nicopen.Parse(cfg.NIC)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if port, err = nicopen.Open(spec, nicopen.Options{Addr: cfg.Addr.Addr(), XDPMode: cfg.XDPMode}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	sc := cfg.Stack
@@ -199,16 +203,16 @@ func assemble(cfg Config) (*slowpath.Stack, error) {
 		for _, r := range cfg.Routes {
 			if err := sc.Routes.Add(r.Dst, r.Via); err != nil {
 				port.Close()
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 	st, err := slowpath.NewStack(port, sc)
 	if err != nil {
 		port.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return st, nil
+	return st, port, nil
 }
 
 // attach registers with the service at path.
@@ -291,7 +295,9 @@ func (s *Stack) Close() error {
 	if !first {
 		return nil
 	}
-	return s.st.Stop()
+	// The port goes last: closing it detaches the XDP program (or
+	// deletes the TAP device), which must not happen while cores run.
+	return errors.Join(s.st.Stop(), s.port.Close())
 }
 
 // shutdown marks the stack closed, fails what is open and stops the
