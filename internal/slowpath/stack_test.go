@@ -312,6 +312,10 @@ func TestRealTime(t *testing.T) {
 	defer portB.Close()
 	ca, cb := testConfig(ipA), testConfig(ipB)
 	ca.RTOMin, cb.RTOMin = 50*time.Millisecond, 50*time.Millisecond
+	// Real time on a loaded machine: the virtual-time tests' 20 ms ARP
+	// and SYN timers can expire while a loop waits for a CPU.
+	ca.ARPRetry, cb.ARPRetry = 200*time.Millisecond, 200*time.Millisecond
+	ca.SynRTO, cb.SynRTO = 200*time.Millisecond, 200*time.Millisecond
 	a, err := NewStack(portA, ca)
 	if err != nil {
 		t.Fatal(err)
