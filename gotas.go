@@ -112,12 +112,15 @@ type Stack struct {
 	// txReleased counts the bytes it gave back.
 	nextTxSweep time.Time
 	txReleased  uint64
-	conns       map[appif.Handle]*Conn
-	listeners   map[appif.Handle]*Listener
-	pending     map[uint64]*waiter // Listen/Connect cookie -> waiter
-	closeQ      []closeReq         // closes the request queue had no room for
-	closed      bool
-	closeErr    error // what calls fail with once closed
+	// spin, when set (by the service), is how long the idle poller spins
+	// before it parks; otherwise pollerSpins turns.
+	spin      time.Duration
+	conns     map[appif.Handle]*Conn
+	listeners map[appif.Handle]*Listener
+	pending   map[uint64]*waiter // Listen/Connect cookie -> waiter
+	closeQ    []closeReq         // closes the request queue had no room for
+	closed    bool
+	closeErr  error // what calls fail with once closed
 
 	// Events the poller dropped because they name no open connection or
 	// listener of this stack (closed ones, or abandoned opens).
@@ -232,6 +235,7 @@ func attach(path string) (*Stack, error) {
 		return nil, fmt.Errorf("gotas: %w", err)
 	}
 	s.client = cl
+	s.spin = time.Duration(cl.Welcome().AppPollUs) * time.Microsecond
 	go s.poll()
 	go s.watchService()
 	return s, nil
@@ -331,7 +335,7 @@ func (s *Stack) shutdown(callErr, connErr error) bool {
 func (s *Stack) poll() {
 	defer close(s.pollerDone)
 	evs := make([]appif.Event, 64)
-	idle := 0
+	idle, idleSince := 0, time.Time{}
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -361,8 +365,11 @@ func (s *Stack) poll() {
 			idle = 0
 			continue
 		}
+		if idle == 0 {
+			idleSince = time.Now()
+		}
 		idle++
-		if idle < 64 {
+		if s.spinning(idle, idleSince) {
 			s.mu.Unlock()
 			runtime.Gosched()
 			continue
@@ -386,6 +393,18 @@ func (s *Stack) poll() {
 		s.mu.Unlock()
 		idle = 0
 	}
+}
+
+// pollerSpins is how many idle turns the poller spins before it parks,
+// unless the service set a spin time (tas --fp-poll-interval-app).
+const pollerSpins = 64
+
+// spinning reports whether an idle poller should poll once more.
+func (s *Stack) spinning(turns int, since time.Time) bool {
+	if s.spin > 0 {
+		return time.Since(since) < s.spin
+	}
+	return turns < pollerSpins
 }
 
 func (s *Stack) failAll(err error) {

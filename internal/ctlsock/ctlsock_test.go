@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,4 +209,23 @@ func TestServiceGone(t *testing.T) {
 	if _, err := cl.NewContext(); !errors.Is(err, ErrServiceGone) {
 		t.Fatalf("NewContext after the service went: %v", err)
 	}
+}
+
+// TestUIDNotAllowedIsRefused: with AllowUIDs set, an application of
+// another user is refused with EACCES, saying why.
+func TestUIDNotAllowedIsRefused(t *testing.T) {
+	srv, a, _ := newServer(t)
+	other, err := Listen(filepath.Join(t.TempDir(), "only.sock"), a, Options{AllowUIDs: []uint32{uint32(os.Getuid()) + 12345}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := Dial(other.Path()); !errors.Is(err, syscall.EACCES) || !strings.Contains(err.Error(), "may not register") {
+		t.Fatalf("Dial as a user not allowed: %v", err)
+	}
+	cl, err := Dial(srv.Path()) // no list: anyone
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
 }

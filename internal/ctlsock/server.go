@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,9 @@ type Options struct {
 	Limits slowpath.AppLimits
 	// MaxApps bounds registered applications (default 64).
 	MaxApps int
+	// AllowUIDs, when not empty, are the only users whose applications
+	// may register (SO_PEERCRED's uid); others are refused with EACCES.
+	AllowUIDs []uint32
 	// AppPoll is how long applications should poll before they block
 	// (--fp-poll-interval-app; 0: their library's default).
 	AppPoll time.Duration
@@ -219,6 +223,10 @@ func (s *Server) register(c *net.UnixConn) (*AppInfo, error) {
 	case ver != Version:
 		s.refuse(c, syscall.EPROTONOSUPPORT, fmt.Sprintf("client speaks ABI version %d, this service speaks version %d", ver, Version))
 		return nil, ErrVersion
+	}
+	if len(s.opt.AllowUIDs) > 0 && !slices.Contains(s.opt.AllowUIDs, cred.Uid) {
+		s.refuse(c, syscall.EACCES, fmt.Sprintf("uid %d may not register here", cred.Uid))
+		return nil, syscall.EACCES
 	}
 	s.mu.Lock()
 	full, closed := len(s.apps) >= s.opt.MaxApps, s.closed

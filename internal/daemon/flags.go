@@ -71,6 +71,7 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 		appFlows   = fs.Int("app-flows-max", 0, "connections (and so local ports) one application may hold (0: --max-flows)")
 		appListens = fs.Int("app-listeners-max", 1024, "listening ports one application may hold")
 		appsMax    = fs.Int("apps-max", 64, "applications registered at once")
+		appUIDs    = fs.String("app-uids", "", "comma-separated uids whose applications may register (empty: any user; SO_PEERCRED)")
 		socket     = fs.String("control-socket", DefaultControlSocket, "unix socket where applications register (their TAS_SOCKET)")
 		metrics    = fs.String("metrics-addr", stats.DefaultAddr, "serve counters as JSON (/stats, what tasctl stats reads) and Prometheus text (/metrics) on HOST:PORT or unix:PATH; empty: off")
 		readyFD    = fs.Int("ready-fd", -1, "file descriptor to write \"1\" (eventfd: a count of 1) to when ready")
@@ -134,6 +135,9 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 		}
 		o.serve = ctlsock.Options{MaxApps: *appsMax, AppPoll: time.Duration(*pollApp) * time.Microsecond,
 			Limits: slowpath.AppLimits{MaxFlows: *appFlows, MaxListeners: *appListens}}
+		if o.serve.AllowUIDs, err = parseUIDs(*appUIDs); err != nil {
+			return err
+		}
 		if *socket == "" {
 			return errors.New("--control-socket must not be empty")
 		}
@@ -231,4 +235,19 @@ func ringLen(name, v string) (uint32, error) {
 		return 0, fmt.Errorf("--%s=%s: want a power of two from %d to %d", name, v, minRingLen, maxRingLen)
 	}
 	return uint32(n), nil
+}
+
+func parseUIDs(v string) ([]uint32, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []uint32
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.ParseUint(strings.TrimSpace(f), 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("--app-uids=%q: %q is not a uid", v, f)
+		}
+		out = append(out, uint32(n))
+	}
+	return out, nil
 }
