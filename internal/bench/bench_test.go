@@ -88,3 +88,15 @@ func TestHTTPServer(t *testing.T) {
 		t.Fatalf("body %d bytes, err %v", len(body), err)
 	}
 }
+
+func TestSource(t *testing.T) {
+	ln := listen(t)
+	go SourceServer(ln)
+	r, err := RunSourceClient(context.Background(), Linux{}, ln.Addr().String(), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Bytes < 1<<20 || r.Gbps <= 0 || r.Elapsed < 200*time.Millisecond {
+		t.Fatalf("implausible source result %+v", r)
+	}
+}

@@ -24,6 +24,12 @@ func runCell(ctx context.Context, o Options, w Workload, cl side, srv *server, c
 		}
 		err = runWrk(ctx, o, w, cl, srv, c)
 	case KindBulk:
+		if w.MTUFrames && cl.stack == Linux {
+			if err = segmentation(ctx, cl, false); err != nil {
+				break
+			}
+			defer segmentation(ctx, cl, true)
+		}
 		err = runBulk(ctx, o, w, cl, srv, c)
 	}
 	if err == nil && !c.Moved() {
@@ -38,6 +44,16 @@ func runCell(ctx context.Context, o Options, w Workload, cl side, srv *server, c
 		c.ServerCswPer = float64(c.Server.Voluntary+c.Server.Involuntary) / c.Units
 		c.ServerCPUUsPer = float64(c.Server.CPU) / 1e3 / c.Units
 	}
+}
+
+// segmentation turns TSO and GSO on the client's interface on or off.
+func segmentation(ctx context.Context, cl side, on bool) error {
+	v := "off"
+	if on {
+		v = "on"
+	}
+	_, err := cl.host.Run(ctx, "ethtool", "-K", cl.ifc, "tso", v, "gso", v)
+	return err
 }
 
 func addr(port int) string { return net.JoinHostPort(serverIP, strconv.Itoa(port)) }

@@ -54,6 +54,10 @@ type Workload struct {
 	Kind    Kind
 	Conns   int  // RPC and HTTP
 	Reverse bool // bulk: the server sends
+	// MTUFrames turns off TSO and GSO on a Linux client's interface for
+	// the cell, so that Linux sends MTU-sized frames as gotas always does
+	// (the reference for gotas as a sender).
+	MTUFrames bool
 }
 
 // Workloads is every workload, in the order they run.
@@ -65,6 +69,7 @@ var Workloads = []Workload{
 	{Name: "http-16", Kind: KindHTTP, Conns: 16},
 	{Name: "bulk-up", Kind: KindBulk},
 	{Name: "bulk-down", Kind: KindBulk, Reverse: true},
+	{Name: "bulk-up-mtu", Kind: KindBulk, MTUFrames: true},
 }
 
 // The workloads' fixed sizes, after the table: 64-byte RPC
