@@ -33,6 +33,7 @@ func matrix(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	pairs := fs.String("pairs", "", "comma-separated client-server pairings (default all): linux-linux,linux-gotas,gotas-linux,gotas-gotas")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the table")
+	out := fs.String("out", "", "also write the JSON object to this file")
 	svg := fs.String("svg", "", "also write an SVG chart of the ratios to this file")
 	bin := fs.String("bin", "", "tasbench executable the servers and clients run as (default: this one)")
 	if err := parse(fs, args); err != nil {
@@ -74,6 +75,11 @@ func matrix(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return werr
 		}
 	}
+	if *out != "" {
+		if werr := writeJSON(*out, rep); werr != nil {
+			return werr
+		}
+	}
 	if *asJSON {
 		if jerr := json.NewEncoder(stdout).Encode(rep); jerr != nil {
 			return jerr
@@ -101,6 +107,14 @@ func matrixSelection(o *benchmatrix.Options, cells, pairs string) error {
 		return fmt.Errorf("%w: --duration must be positive and --warmup not negative", errUsage)
 	}
 	return nil
+}
+
+func writeJSON(path string, rep *benchmatrix.Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 func writeSVG(path string, rep *benchmatrix.Report) error {

@@ -44,8 +44,12 @@ func WriteTable(w io.Writer, r *Report) error {
 			if c.Err != "" {
 				word, why = "FAILED", firstLine(c.Err)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s [%d]\t\t\t\t\t\t\t\t\t\n", c.Workload, pairLabel(c.Pair), word, len(notes)+1)
-			notes = append(notes, why)
+			k := slices.Index(notes, why)
+			if k < 0 {
+				k = len(notes)
+				notes = append(notes, why)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s [%d]\t\t\t\t\t\t\t\t\t\n", c.Workload, pairLabel(c.Pair), word, k+1)
 			continue
 		}
 		lat := "-\t-\t-"

@@ -66,6 +66,12 @@ type Config struct {
 	// ZeroCopy tries a zero-copy bind first and falls back to copy mode
 	// where the driver refuses it.
 	ZeroCopy bool
+	// MultiBuffer loads a frags-aware program and binds with XDP_USE_SG,
+	// so frames larger than a chunk arrive (reassembled by Recv, up to
+	// maxUnit) instead of being dropped: the Linux peer's GSO packets in
+	// generic mode on veth, jumbo frames elsewhere. Where the kernel
+	// refuses either, the port opens without it (Info.Mode tells).
+	MultiBuffer bool
 
 	// Queues is how many device queues to open, from queue 0; 0 opens all
 	// RX queues of the device.
@@ -119,7 +125,11 @@ func Open(cfg Config) (p *Port, err error) {
 			p = nil
 		}
 	}()
-	if p.steer, err = newSteering(devQueues); err != nil {
+	if p.steer, err = newSteering(devQueues, cfg.MultiBuffer); err != nil && cfg.MultiBuffer {
+		cfg.MultiBuffer = false // a kernel without BPF_F_XDP_HAS_FRAGS
+		p.steer, err = newSteering(devQueues, false)
+	}
+	if err != nil {
 		return p, err
 	}
 	flags := SteerTCP
@@ -137,10 +147,11 @@ func Open(cfg Config) (p *Port, err error) {
 	}
 
 	qc := queueConfig{
-		ifindex:  ifi.Index,
-		rxFrames: pow2(cfg.RxFrames, 4096),
-		txFrames: pow2(cfg.TxFrames, 2048),
-		zeroCopy: cfg.ZeroCopy,
+		ifindex:     ifi.Index,
+		rxFrames:    pow2(cfg.RxFrames, 4096),
+		txFrames:    pow2(cfg.TxFrames, 2048),
+		zeroCopy:    cfg.ZeroCopy,
+		multiBuffer: cfg.MultiBuffer,
 	}
 	for i := range n {
 		qc.queue = i
@@ -171,6 +182,9 @@ func Open(cfg Config) (p *Port, err error) {
 		p.link, err = link.AttachXDP(link.XDPOptions{Program: p.steer.prog, Interface: ifi.Index, Flags: f})
 		if err == nil {
 			p.info.Mode = m.String()
+			if p.queues[0].sg {
+				p.info.Mode += "+sg"
+			}
 			return p, nil
 		}
 		errs = append(errs, fmt.Errorf("%v mode: %w", m, err))
