@@ -31,13 +31,33 @@ const (
 )
 
 // Pair is one pairing of stacks.
-type Pair struct{ Client, Server string }
+type Pair struct {
+	Client, Server string
+	// Attach, for a Linux server, is the XDP mode of an idle gotas stack
+	// on another address of the server's interface: what attaching
+	// AF_XDP costs Linux's own TCP there ("" for none).
+	Attach string
+}
 
-// Name is how the pairing is named on the command line: client-server.
-func (p Pair) Name() string { return p.Client + "-" + p.Server }
+// Name is how the pairing is named on the command line: client-server,
+// with +xdp-MODE for an attached program.
+func (p Pair) Name() string {
+	n := p.Client + "-" + p.Server
+	if p.Attach != "" {
+		n += "+xdp-" + p.Attach
+	}
+	return n
+}
 
-// Pairs is every pairing, the reference first.
-var Pairs = []Pair{{Linux, Linux}, {Linux, Gotas}, {Gotas, Linux}, {Gotas, Gotas}}
+// Pairs is every pairing run by default, the reference first.
+var Pairs = []Pair{{Client: Linux, Server: Linux}, {Client: Linux, Server: Gotas}, {Client: Gotas, Server: Linux}, {Client: Gotas, Server: Gotas}}
+
+// AttachPairs are Linux <-> Linux with gotas's XDP program attached on the
+// server's interface, natively or generically; run on request.
+var AttachPairs = []Pair{{Client: Linux, Server: Linux, Attach: "native"}, {Client: Linux, Server: Linux, Attach: "generic"}}
+
+// allPairs is every pairing there is, in the order reports list them.
+func allPairs() []Pair { return append(slices.Clone(Pairs), AttachPairs...) }
 
 // Kind is what a workload measures.
 type Kind int
@@ -166,7 +186,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 func fillRatios(cells []Cell) {
 	ref := map[string]float64{}
 	for _, c := range cells {
-		if c.Pair == (Pair{Linux, Linux}).Name() && c.Moved() {
+		if c.Pair == (Pair{Client: Linux, Server: Linux}).Name() && c.Moved() {
 			ref[c.Workload] = c.Throughput
 		}
 	}
@@ -181,11 +201,12 @@ func fillRatios(cells []Cell) {
 func ParsePairs(s string) ([]Pair, error) {
 	var out []Pair
 	for _, name := range strings.Split(s, ",") {
-		i := slices.IndexFunc(Pairs, func(p Pair) bool { return p.Name() == strings.TrimSpace(name) })
+		all := allPairs()
+		i := slices.IndexFunc(all, func(p Pair) bool { return p.Name() == strings.TrimSpace(name) })
 		if i < 0 {
 			return nil, fmt.Errorf("pairing %q: want one of %s: %w", name, pairNames(), ErrOptions)
 		}
-		out = append(out, Pairs[i])
+		out = append(out, all[i])
 	}
 	return out, nil
 }
@@ -205,7 +226,7 @@ func ParseWorkloads(s string) ([]Workload, error) {
 
 func pairNames() string {
 	var n []string
-	for _, p := range Pairs {
+	for _, p := range allPairs() {
 		n = append(n, p.Name())
 	}
 	return strings.Join(n, ",")

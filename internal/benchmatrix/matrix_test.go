@@ -6,8 +6,9 @@ import (
 )
 
 func TestParseSelection(t *testing.T) {
-	p, err := ParsePairs("gotas-gotas, linux-linux")
-	if err != nil || len(p) != 2 || p[0] != (Pair{Gotas, Gotas}) || p[1] != (Pair{Linux, Linux}) {
+	p, err := ParsePairs("gotas-gotas, linux-linux,linux-linux+xdp-generic")
+	if err != nil || len(p) != 3 || p[0] != (Pair{Client: Gotas, Server: Gotas}) || p[1] != (Pair{Client: Linux, Server: Linux}) ||
+		p[2].Attach != "generic" {
 		t.Fatalf("ParsePairs = %v, %v", p, err)
 	}
 	w, err := ParseWorkloads("bulk-down,rpc-64")

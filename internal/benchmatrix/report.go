@@ -88,7 +88,8 @@ func firstLine(s string) string {
 func sortedCells(cells []Cell) []Cell {
 	out := slices.Clone(cells)
 	wi := func(n string) int { return slices.IndexFunc(Workloads, func(w Workload) bool { return w.Name == n }) }
-	pi := func(n string) int { return slices.IndexFunc(Pairs, func(p Pair) bool { return p.Name() == n }) }
+	all := allPairs()
+	pi := func(n string) int { return slices.IndexFunc(all, func(p Pair) bool { return p.Name() == n }) }
 	slices.SortStableFunc(out, func(a, b Cell) int {
 		if d := wi(a.Workload) - wi(b.Workload); d != 0 {
 			return d
@@ -100,21 +101,28 @@ func sortedCells(cells []Cell) []Cell {
 
 // SVG chart geometry, in user units.
 const (
-	svgBarW   = 14
-	svgGap    = 18 // between workload groups
-	svgPlotH  = 240
-	svgLeft   = 48
-	svgTop    = 40
-	svgBottom = 70
+	svgBarW    = 14
+	svgGap     = 18 // between workload groups
+	svgPlotH   = 240
+	svgLeft    = 48
+	svgTop     = 40
+	svgBottom  = 70
+	svgLegendW = 150
 )
 
-// pairColors are the bars' colours, one per pairing in Pairs order.
-var pairColors = []string{"#888888", "#1f77b4", "#ff7f0e", "#2ca02c"}
+// pairColors are the bars' colours, one per pairing in allPairs order.
+var pairColors = []string{"#888888", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728"}
 
 // WriteSVG draws each workload's ratios to Linux <-> Linux as grouped
 // bars, one per pairing, with a line at 1.0.
 func WriteSVG(w io.Writer, r *Report) error {
 	cells := sortedCells(r.Cells)
+	var pairs []Pair // those in the report, in allPairs order
+	for _, p := range allPairs() {
+		if slices.ContainsFunc(cells, func(c Cell) bool { return c.Pair == p.Name() }) {
+			pairs = append(pairs, p)
+		}
+	}
 	var workloads []string
 	top := 1.0
 	for _, c := range cells {
@@ -124,8 +132,8 @@ func WriteSVG(w io.Writer, r *Report) error {
 		top = max(top, c.Ratio)
 	}
 	top *= 1.1
-	groupW := len(Pairs)*svgBarW + svgGap
-	width := svgLeft + len(workloads)*groupW + 20
+	groupW := len(pairs)*svgBarW + svgGap
+	width := max(svgLeft+len(workloads)*groupW+20, svgLeft+len(pairs)*svgLegendW)
 	height := svgTop + svgPlotH + svgBottom
 	y := func(v float64) float64 { return svgTop + svgPlotH*(1-v/top) }
 	var b strings.Builder
@@ -139,7 +147,7 @@ func WriteSVG(w io.Writer, r *Report) error {
 	}
 	for gi, wl := range workloads {
 		x0 := svgLeft + gi*groupW + svgGap/2
-		for pi, p := range Pairs {
+		for pi, p := range pairs {
 			i := slices.IndexFunc(cells, func(c Cell) bool { return c.Workload == wl && c.Pair == p.Name() })
 			if i < 0 || cells[i].Ratio == 0 {
 				continue
@@ -148,11 +156,11 @@ func WriteSVG(w io.Writer, r *Report) error {
 				x0+pi*svgBarW, y(cells[i].Ratio), svgBarW-2, svgTop+svgPlotH-y(cells[i].Ratio), pairColors[pi],
 				html.EscapeString(wl), html.EscapeString(pairLabel(p.Name())), formatThroughput(&cells[i]), cells[i].Ratio)
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x0+len(Pairs)*svgBarW/2, svgTop+svgPlotH+16, html.EscapeString(wl))
+		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x0+len(pairs)*svgBarW/2, svgTop+svgPlotH+16, html.EscapeString(wl))
 	}
 	fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#000" stroke-dasharray="4 3"/>`+"\n", svgLeft, width-10, y(1), y(1))
-	for pi, p := range Pairs {
-		lx := svgLeft + pi*130
+	for pi, p := range pairs {
+		lx := svgLeft + pi*svgLegendW
 		fmt.Fprintf(&b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
 			lx, height-30, pairColors[pi], lx+14, height-21, html.EscapeString(pairLabel(p.Name())))
 	}

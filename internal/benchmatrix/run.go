@@ -21,10 +21,13 @@ import (
 
 // The topology: client namespace c with c0, server namespace s with s0.
 const (
-	clientIf   = "c0"
-	serverIf   = "s0"
-	clientIP   = "10.231.0.1"
-	serverIP   = "10.231.0.2"
+	clientIf = "c0"
+	serverIf = "s0"
+	clientIP = "10.231.0.1"
+	serverIP = "10.231.0.2"
+	// attachIP is the idle gotas stack's address beside a Linux server
+	// (Pair.Attach).
+	attachIP   = "10.231.0.3"
 	prefixBits = "/24"
 )
 
@@ -83,7 +86,15 @@ func runPair(ctx context.Context, o Options, p Pair) []Cell {
 	if err != nil {
 		return failAll(err)
 	}
-	srv, err := startServer(ctx, o, sv)
+	if p.Attach != "" {
+		idle, err := startServer(ctx, o, sv.host, []string{"echo-server", "--stack=gotas", "--ip-addr=" + attachIP + prefixBits,
+			"--nic=afxdp:" + sv.ifc, "--xdp-mode=" + p.Attach, "--port=" + strconv.Itoa(echoPort)}, 1)
+		if err != nil {
+			return failAll(fmt.Errorf("the idle gotas stack: %w", err))
+		}
+		defer idle.stop()
+	}
+	srv, err := startServer(ctx, o, sv.host, serverArgs(o, sv), 4)
 	if err != nil {
 		return failAll(err)
 	}
@@ -137,10 +148,9 @@ type server struct {
 	output strings.Builder // its stdout and stderr, for errors
 }
 
-// startServer starts one tasbench echo-server process on the server side
-// that also serves bulk, source and HTTP, and waits until it listens on
-// all four ports.
-func startServer(ctx context.Context, o Options, sv side) (*server, error) {
+// serverArgs are the arguments of the tasbench echo-server process on the
+// server side, which also serves bulk, source and HTTP: four ports.
+func serverArgs(o Options, sv side) []string {
 	args := append([]string{"echo-server"}, sv.stackArgs(o.XDPMode)...)
 	args = append(args, "--port="+strconv.Itoa(echoPort), "--msg-size="+strconv.Itoa(rpcMsgSize),
 		"--bulk-port="+strconv.Itoa(bulkPort), "--source-port="+strconv.Itoa(sourcePort),
@@ -148,15 +158,21 @@ func startServer(ctx context.Context, o Options, sv side) (*server, error) {
 	if sv.stack == Linux {
 		args = append(args, "--bind="+sv.ip)
 	}
+	return args
+}
+
+// startServer starts a tasbench server process in h and waits until it
+// says it listens on ports ports.
+func startServer(ctx context.Context, o Options, h *testnet.Host, args []string, ports int) (*server, error) {
 	s := &server{done: make(chan struct{})}
-	s.cmd = sv.host.CommandContext(ctx, o.Bin, args...)
+	s.cmd = h.CommandContext(ctx, o.Bin, args...)
 	s.cmd.Env = append(os.Environ(), o.Env...)
 	s.cmd.Stderr = &lockedWriter{s: s}
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	if err := sv.host.Start(s.cmd); err != nil {
+	if err := h.Start(s.cmd); err != nil {
 		return nil, err
 	}
 	s.pid = s.cmd.Process.Pid
@@ -167,7 +183,7 @@ func startServer(ctx context.Context, o Options, sv side) (*server, error) {
 		for sc.Scan() {
 			s.write(sc.Text() + "\n")
 			if strings.Contains(sc.Text(), " listening on ") {
-				if listening++; listening == 4 {
+				if listening++; listening == ports {
 					close(ready)
 				}
 			}
@@ -179,10 +195,10 @@ func startServer(ctx context.Context, o Options, sv side) (*server, error) {
 	case <-ready:
 		return s, nil
 	case <-s.done:
-		return nil, fmt.Errorf("%s server exited: %s", sv.stack, s.text())
+		return nil, fmt.Errorf("server %s exited: %s", args[1], s.text())
 	case <-time.After(serverUp):
 		s.stop()
-		return nil, fmt.Errorf("%s server not listening after %v: %s", sv.stack, serverUp, s.text())
+		return nil, fmt.Errorf("server %s not listening after %v: %s", args[1], serverUp, s.text())
 	case <-ctx.Done():
 		s.stop()
 		return nil, ctx.Err()
