@@ -167,11 +167,20 @@ func Open(cfg Config) (p *Port, err error) {
 	}
 
 	// Attach last, so that no steered frame finds its queue without a
-	// socket (those would be passed to Linux). A bpf_link detaches when
-	// closed or when the process dies.
+	// socket (those would be passed to Linux).
+	if err = p.attach(ifi.Index, cfg.Mode); err != nil {
+		return p, fmt.Errorf("afxdp: attach XDP to %s: %w", cfg.Ifname, err)
+	}
+	return p, nil
+}
+
+// attach attaches the steering program in mode, trying native then
+// generic for ModeAuto, and records the mode in Info. A bpf_link
+// detaches when closed or when the process dies.
+func (p *Port) attach(ifindex int, mode Mode) error {
 	modes := []Mode{ModeNative, ModeGeneric}
-	if cfg.Mode != ModeAuto {
-		modes = []Mode{cfg.Mode}
+	if mode != ModeAuto {
+		modes = []Mode{mode}
 	}
 	var errs []error
 	for _, m := range modes {
@@ -179,17 +188,18 @@ func Open(cfg Config) (p *Port, err error) {
 		if m == ModeGeneric {
 			f = link.XDPGenericMode
 		}
-		p.link, err = link.AttachXDP(link.XDPOptions{Program: p.steer.prog, Interface: ifi.Index, Flags: f})
+		var err error
+		p.link, err = link.AttachXDP(link.XDPOptions{Program: p.steer.prog, Interface: ifindex, Flags: f})
 		if err == nil {
 			p.info.Mode = m.String()
 			if p.queues[0].sg {
 				p.info.Mode += "+sg"
 			}
-			return p, nil
+			return nil
 		}
 		errs = append(errs, fmt.Errorf("%v mode: %w", m, err))
 	}
-	return p, fmt.Errorf("afxdp: attach XDP to %s: %w", cfg.Ifname, errors.Join(errs...))
+	return errors.Join(errs...)
 }
 
 // Queues implements nic.Port.
