@@ -54,7 +54,8 @@ func Parse(s string) (Spec, error) {
 type Options struct {
 	// Addr is the service address the XDP program steers to the sockets.
 	Addr netip.Addr
-	// XDPMode is auto (native, else generic), native or generic.
+	// XDPMode is auto (native, else generic; generic first on veth when
+	// multi-buffer works, see afxdp.Port.attach), native or generic.
 	XDPMode string
 }
 
