@@ -107,7 +107,7 @@ const (
 	svgLeft    = 48
 	svgTop     = 40
 	svgBottom  = 70
-	svgLegendW = 150
+	svgLegendW = 175
 )
 
 // pairColors are the bars' colours, one per pairing in allPairs order.
@@ -139,7 +139,7 @@ func WriteSVG(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`+"\n", width, height)
 	fmt.Fprintf(&b, `<text x="%d" y="16" font-size="13">tasbench matrix: throughput / Linux &lt;-&gt; Linux, %.1fs per cell</text>`+"\n", svgLeft, r.DurationSec)
-	for _, t := range []float64{0, 0.5, 1, 1.5, 2, 3, 4} {
+	for _, t := range []float64{0, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5} {
 		if t <= top {
 			fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.1fx</text><line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n",
 				svgLeft-4, y(t)+4, t, svgLeft, width-10, y(t), y(t))
