@@ -127,6 +127,18 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 	if cfg.MsgSize < 1 || cfg.Conns < 1 || cfg.Pending < 1 || cfg.Duration <= 0 {
 		return EchoResult{}, fmt.Errorf("echo client: msg size, conns, pending and duration must be positive")
 	}
+	return closedLoop(ctx, st, cfg, func(c net.Conn, h *Histogram, measuring, stop *atomic.Bool) error {
+		return echoLoop(c, cfg, h, measuring, stop)
+	})
+}
+
+// connLoop runs one connection's requests until stop, recording each
+// latency in h while measuring is set.
+type connLoop func(c net.Conn, h *Histogram, measuring, stop *atomic.Bool) error
+
+// closedLoop dials cfg.Conns connections, runs loop on each for the
+// warm-up plus cfg.Duration, and merges what they measured.
+func closedLoop(ctx context.Context, st Stack, cfg EchoConfig, loop connLoop) (EchoResult, error) {
 	conns := make([]net.Conn, 0, cfg.Conns)
 	defer func() {
 		for _, c := range conns {
@@ -155,7 +167,7 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := echoLoop(c, cfg, &hists[i], &measuring, &stop); err != nil && !stop.Load() {
+			if err := loop(c, &hists[i], &measuring, &stop); err != nil && !stop.Load() {
 				errs.Add(1)
 			}
 		}()
@@ -200,7 +212,7 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 		r.CPUUsPerReq = us(cpu1-cpu0) / float64(h.Count())
 	}
 	if h.Count() == 0 {
-		return r, fmt.Errorf("echo client: no message completed (%d connection errors)", r.Errors)
+		return r, fmt.Errorf("client: no request completed (%d connection errors)", r.Errors)
 	}
 	return r, nil
 }

@@ -4,6 +4,7 @@
 //	tasbench echo-server --port 7 [--msg-size 64] [--bulk-port P] [--source-port P] [--http-port P]
 //	tasbench echo-client --addr IP:P --msg-size N --conns C --pending K --duration D [--json] [--marks]
 //	tasbench http-server --port 8080 --body-size N
+//	tasbench http-client --addr IP:P --conns C --duration D [--json] [--marks]
 //	tasbench bulk-server --port P
 //	tasbench bulk --addr IP:P --conns C --duration D [--reverse] [--json]
 //	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
@@ -38,6 +39,8 @@ const usage = `Usage: tasbench COMMAND [flags]
 Commands:
   echo-server   echo fixed-size messages (TAS micro_rpc protocol)
   echo-client   closed-loop echo load; prints throughput and latency percentiles
+  http-client   closed-loop HTTP/1.1 GETs on keep-alive connections, like wrk,
+                on either stack; same flags and output as echo-client
   http-server   serve a fixed-size body for every GET
   bulk-server   count one-way streams and confirm the byte count
   bulk          one-way stream to a bulk-server; prints Gbit/s
@@ -65,8 +68,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "echo-server", "http-server", "bulk-server":
 		err = serve(ctx, cmd, rest, stdout)
-	case "echo-client":
-		err = echoClient(ctx, rest, stdout, stderr)
+	case "echo-client", "http-client":
+		err = loadClient(ctx, cmd, rest, stdout, stderr)
 	case "bulk":
 		err = bulkClient(ctx, rest, stdout)
 	case "hold":
@@ -236,8 +239,10 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	return servers[0].run(lns[0])
 }
 
-func echoClient(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("echo-client", flag.ContinueOnError)
+// loadClient runs echo-client or http-client: the same closed loop, with
+// the echo protocol or HTTP GETs.
+func loadClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	openStack := stackFlag(fs)
 	var cfg bench.EchoConfig
 	fs.StringVar(&cfg.Addr, "addr", "", "server IP:PORT (required)")
@@ -271,15 +276,23 @@ func echoClient(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer closeStack()
-	r, err := bench.RunEchoClient(ctx, st, cfg)
+	run := bench.RunEchoClient
+	if cmd == "http-client" {
+		run = bench.RunHTTPClient
+	}
+	r, err := run(ctx, st, cfg)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "%d conns x %d pending, %d-byte messages, %v: %.0f req/s; latency mean %.1f µs, p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs; %.2f µs CPU/req; %d errors\n",
-		r.Conns, r.Pending, r.MsgSize, r.Elapsed.Round(time.Millisecond), r.ThroughputRPS, r.MeanUs, r.P50Us, r.P99Us, r.P999Us, r.CPUUsPerReq, r.Errors)
+	what := fmt.Sprintf("%d-byte messages", r.MsgSize)
+	if cmd == "http-client" {
+		what = "HTTP GETs"
+	}
+	fmt.Fprintf(stdout, "%d conns x %d pending, %s, %v: %.0f req/s; latency mean %.1f µs, p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs; %.2f µs CPU/req; %d errors\n",
+		r.Conns, r.Pending, what, r.Elapsed.Round(time.Millisecond), r.ThroughputRPS, r.MeanUs, r.P50Us, r.P99Us, r.P999Us, r.CPUUsPerReq, r.Errors)
 	return nil
 }
 

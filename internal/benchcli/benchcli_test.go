@@ -93,7 +93,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// A tiny matrix (three pairings, one RPC, one HTTP and one bulk cell,
+// A tiny matrix (three pairings, one RPC, two HTTP and one bulk cell,
 // 200 ms each) in real namespaces: the output has every cell, each moved
 // data or says why it was skipped, the reference's ratio is 1, and the
 // table and chart render every cell.
@@ -101,7 +101,7 @@ func TestMatrixTiny(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: tasbench matrix needs root for namespaces and AF_XDP")
 	}
-	cells := "rpc-1,bulk-up"
+	cells := "rpc-1,gohttp-1,bulk-up"
 	if _, err := exec.LookPath("wrk"); err == nil {
 		cells += ",http-1"
 	} else {

@@ -29,7 +29,7 @@ func matrix(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	d := fs.Duration("duration", 4*time.Second, "measured time of each cell")
 	warmup := fs.Duration("warmup", 500*time.Millisecond, "RPC cells: time before measuring starts")
 	quick := fs.Bool("quick", false, "short cells ("+quickDuration.String()+"), and only "+quickWorkloads+" unless --cells is given")
-	cells := fs.String("cells", "", "comma-separated workloads (default all): rpc-1,rpc-64,rpc-1000,http-1,http-16,bulk-up,bulk-down,bulk-up-mtu")
+	cells := fs.String("cells", "", "comma-separated workloads (default all): rpc-1,rpc-64,rpc-1000,http-1,http-16,gohttp-1,gohttp-16,bulk-up,bulk-down,bulk-up-mtu")
 	pairs := fs.String("pairs", "", "comma-separated client-server pairings (default the first four): linux-linux,linux-gotas,gotas-linux,gotas-gotas,\n"+
 		"linux-linux+xdp-native,linux-linux+xdp-generic (Linux on both ends, gotas's XDP program attached on the server's interface)")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")

@@ -16,10 +16,12 @@ func runCell(ctx context.Context, o Options, w Workload, cl side, srv *server, c
 	var err error
 	switch w.Kind {
 	case KindRPC:
-		err = runRPC(ctx, o, w, cl, srv, c)
+		err = runClosedLoop(ctx, o, w, cl, srv, c, "echo-client", echoPort)
+	case KindGoHTTP:
+		err = runClosedLoop(ctx, o, w, cl, srv, c, "http-client", httpPort)
 	case KindHTTP:
 		if cl.stack != Linux {
-			c.Skipped = "wrk runs on Linux's TCP only"
+			c.Skipped = "wrk runs on Linux's TCP only (gohttp-N runs on either)"
 			return
 		}
 		err = runWrk(ctx, o, w, cl, srv, c)
@@ -58,11 +60,12 @@ func segmentation(ctx context.Context, cl side, on bool) error {
 
 func addr(port int) string { return net.JoinHostPort(serverIP, strconv.Itoa(port)) }
 
-// runRPC runs tasbench echo-client with --marks, so the server's usage
-// and the client's own (which it reports) cover the same window.
-func runRPC(ctx context.Context, o Options, w Workload, cl side, srv *server, c *Cell) error {
-	args := append([]string{"echo-client"}, cl.stackArgs(o.XDPMode)...)
-	args = append(args, "--addr="+addr(echoPort), "--conns="+strconv.Itoa(w.Conns),
+// runClosedLoop runs tasbench echo-client or http-client (cmd) against
+// port with --marks, so the server's usage and the client's own (which it
+// reports) cover the same window.
+func runClosedLoop(ctx context.Context, o Options, w Workload, cl side, srv *server, c *Cell, cmd string, port int) error {
+	args := append([]string{cmd}, cl.stackArgs(o.XDPMode)...)
+	args = append(args, "--addr="+addr(port), "--conns="+strconv.Itoa(w.Conns),
 		"--msg-size="+strconv.Itoa(rpcMsgSize), "--duration="+o.Duration.String(),
 		"--warmup="+o.Warmup.String(), "--json", "--marks")
 	out, err := runClient(ctx, o, cl.host, srv, o.Bin, args...)

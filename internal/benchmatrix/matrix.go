@@ -63,9 +63,10 @@ func allPairs() []Pair { return append(slices.Clone(Pairs), AttachPairs...) }
 type Kind int
 
 const (
-	KindRPC  Kind = iota // tasbench echo-client, 64-byte messages, one in flight per connection
-	KindHTTP             // wrk against tasbench's HTTP server
-	KindBulk             // one stream, client to server or server to client
+	KindRPC    Kind = iota // tasbench echo-client, 64-byte messages, one in flight per connection
+	KindHTTP               // wrk against tasbench's HTTP server
+	KindGoHTTP             // tasbench http-client (Go, either stack) against the same server
+	KindBulk               // one stream, client to server or server to client
 )
 
 // Workload is one column of the matrix.
@@ -87,6 +88,8 @@ var Workloads = []Workload{
 	{Name: "rpc-1000", Kind: KindRPC, Conns: 1000},
 	{Name: "http-1", Kind: KindHTTP, Conns: 1},
 	{Name: "http-16", Kind: KindHTTP, Conns: 16},
+	{Name: "gohttp-1", Kind: KindGoHTTP, Conns: 1},
+	{Name: "gohttp-16", Kind: KindGoHTTP, Conns: 16},
 	{Name: "bulk-up", Kind: KindBulk},
 	{Name: "bulk-down", Kind: KindBulk, Reverse: true},
 	{Name: "bulk-up-mtu", Kind: KindBulk, MTUFrames: true},
