@@ -21,7 +21,7 @@ func runCell(ctx context.Context, o Options, w Workload, cl side, srv *server, c
 		err = runClosedLoop(ctx, o, w, cl, srv, c, "http-client", httpPort)
 	case KindHTTP:
 		if cl.stack != Linux {
-			c.Skipped = "wrk runs on Linux's TCP only (gohttp-N runs on either)"
+			c.Skipped = "wrk runs on Linux's TCP only"
 			return
 		}
 		err = runWrk(ctx, o, w, cl, srv, c)
