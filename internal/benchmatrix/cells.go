@@ -60,6 +60,17 @@ func segmentation(ctx context.Context, cl side, on bool) error {
 
 func addr(port int) string { return net.JoinHostPort(serverIP, strconv.Itoa(port)) }
 
+// runJSON runs a client process on the client side (runClient) and
+// decodes the JSON object it prints last.
+func runJSON[T any](ctx context.Context, o Options, cl side, srv *server, name string, args ...string) (T, client, error) {
+	var r T
+	out, err := runClient(ctx, o, cl.host, srv, name, args...)
+	if err == nil {
+		err = decodeJSON(out.stdout, &r)
+	}
+	return r, out, err
+}
+
 // runClosedLoop runs tasbench echo-client or http-client (cmd) against
 // port with --marks, so the server's usage and the client's own (which it
 // reports) cover the same window.
@@ -68,12 +79,8 @@ func runClosedLoop(ctx context.Context, o Options, w Workload, cl side, srv *ser
 	args = append(args, "--addr="+addr(port), "--conns="+strconv.Itoa(w.Conns),
 		"--msg-size="+strconv.Itoa(rpcMsgSize), "--duration="+o.Duration.String(),
 		"--warmup="+o.Warmup.String(), "--json", "--marks")
-	out, err := runClient(ctx, o, cl.host, srv, o.Bin, args...)
+	r, out, err := runJSON[bench.EchoResult](ctx, o, cl, srv, o.Bin, args...)
 	if err != nil {
-		return err
-	}
-	var r bench.EchoResult
-	if err := decodeJSON(out.stdout, &r); err != nil {
 		return err
 	}
 	c.Throughput, c.P50Us, c.P99Us, c.P999Us = r.ThroughputRPS, r.P50Us, r.P99Us, r.P999Us
@@ -92,12 +99,8 @@ func runBulk(ctx context.Context, o Options, w Workload, cl side, srv *server, c
 		args = append(args, "--reverse")
 	}
 	args = append(args, "--addr="+addr(port), "--duration="+o.Duration.String(), "--json")
-	out, err := runClient(ctx, o, cl.host, srv, o.Bin, args...)
+	r, out, err := runJSON[bench.BulkResult](ctx, o, cl, srv, o.Bin, args...)
 	if err != nil {
-		return err
-	}
-	var r bench.BulkResult
-	if err := decodeJSON(out.stdout, &r); err != nil {
 		return err
 	}
 	c.Throughput, c.Units = r.Gbps, float64(r.Bytes)/(1<<20)
@@ -142,14 +145,10 @@ func runWrk(ctx context.Context, o Options, w Workload, cl side, srv *server, c 
 	}
 	script.Close()
 	d := max(o.Duration.Round(time.Second), time.Second) // wrk takes whole seconds
-	out, err := runClient(ctx, o, cl.host, srv, "wrk", "-t"+strconv.Itoa(min(w.Conns, wrkMaxThreads)),
+	r, out, err := runJSON[wrkResult](ctx, o, cl, srv, "wrk", "-t"+strconv.Itoa(min(w.Conns, wrkMaxThreads)),
 		"-c"+strconv.Itoa(w.Conns), "-d"+strconv.Itoa(int(d.Seconds()))+"s", "-s", script.Name(),
 		"http://"+addr(httpPort)+"/")
 	if err != nil {
-		return err
-	}
-	var r wrkResult
-	if err := decodeJSON(out.stdout, &r); err != nil {
 		return err
 	}
 	if r.DurationUs <= 0 {
