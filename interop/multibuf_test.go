@@ -10,7 +10,7 @@ import (
 // In generic XDP mode a Linux sender on veth keeps TSO/GSO, and its GSO
 // packets (up to 64 KiB) reach gotas whole over AF_XDP multi-buffer: the
 // bytes arrive intact and the NIC counts frames that came in more than
-// one buffer. (Native mode on veth turns the sender's GSO off.)
+// one buffer. (Native mode on veth takes the sender's TSO away.)
 func TestLinuxGSOFramesArriveWhole(t *testing.T) {
 	tp := newTopo(t, func(c *gotas.Config) { c.XDPMode = "generic" })
 	lc, gc := tp.linuxToGotas(t, "9100")

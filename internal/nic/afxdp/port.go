@@ -181,7 +181,7 @@ func Open(cfg Config) (p *Port, err error) {
 //
 // On veth with multi-buffer sockets ModeAuto tries generic first: there
 // the Linux peer keeps GSO and its 64 KiB packets arrive whole (native
-// mode turns the peer's GSO off), and an attached generic program costs
+// mode takes TSO from the peer), and an attached generic program costs
 // Linux's own TCP on the interface far less (docs/PERF.md, "Attach
 // mode": Linux -> gotas bulk 2.8-3.3x faster at a third of the server CPU
 // per byte, Linux -> Linux bulk beside it 0.97x of a plain veth against
