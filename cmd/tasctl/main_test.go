@@ -40,7 +40,7 @@ func TestPing(t *testing.T) {
 	if code := run([]string{"ping", "--pings=5", "--interval=5ms"}, &out, &errb); code != 0 {
 		t.Fatalf("demo exited %d: %s\n%s", code, errb.String(), out.String())
 	}
-	for _, row := range []string{`gotas 10\.203\.0\.1\s+afxdp \(\w+\)\s+5/5`, `afpacket.*\s5/5`, `tap.*\s5/5`, `Linux 10\.203\.0\.3\s+kernel\s+5/5`} {
+	for _, row := range []string{`gotas 10\.203\.0\.1\s+afxdp \([\w+]+\)\s+5/5`, `afpacket.*\s5/5`, `tap.*\s5/5`, `Linux 10\.203\.0\.3\s+kernel\s+5/5`} {
 		if !regexp.MustCompile(row).MatchString(out.String()) {
 			t.Errorf("demo output has no row matching %q:\n%s", row, out.String())
 		}

@@ -88,3 +88,42 @@ func TestHTTPServer(t *testing.T) {
 		t.Fatalf("body %d bytes, err %v", len(body), err)
 	}
 }
+
+func TestSource(t *testing.T) {
+	ln := listen(t)
+	go SourceServer(ln)
+	r, err := RunSourceClient(context.Background(), Linux{}, ln.Addr().String(), 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Bytes < 1<<20 || r.Gbps <= 0 || r.Elapsed < 200*time.Millisecond {
+		t.Fatalf("implausible source result %+v", r)
+	}
+}
+
+func TestHTTPClient(t *testing.T) {
+	ln := listen(t)
+	go HTTPServer(ln, 64)
+	r, err := RunHTTPClient(context.Background(), Linux{}, EchoConfig{
+		Addr: ln.Addr().String(), Conns: 3, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests < 100 || r.Errors != 0 || !(r.P50Us > 0 && r.P50Us <= r.P99Us) {
+		t.Fatalf("implausible result %+v", r)
+	}
+}
+
+// A server that answers with an error status is an error, not a
+// request served.
+func TestHTTPClientRejectsErrors(t *testing.T) {
+	ln := listen(t)
+	go (&http.Server{Handler: http.NotFoundHandler()}).Serve(ln)
+	r, err := RunHTTPClient(context.Background(), Linux{}, EchoConfig{
+		Addr: ln.Addr().String(), Conns: 1, Duration: 100 * time.Millisecond,
+	})
+	if err == nil || r.Errors != 1 || r.Requests != 0 {
+		t.Fatalf("404s counted as served: %+v, %v", r, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -64,7 +65,7 @@ func RunBulkClient(ctx context.Context, st Stack, addr string, conns int, d time
 				if !ok {
 					return 0, fmt.Errorf("bulk client: %T cannot half-close", c)
 				}
-				buf := make([]byte, 256<<10)
+				buf := make([]byte, bulkChunk)
 				for time.Now().Before(deadline) && ctx.Err() == nil {
 					if _, err := c.Write(buf); err != nil {
 						return 0, err
@@ -116,4 +117,52 @@ func HTTPServer(ln net.Listener, bodySize int) error {
 		return nil
 	}
 	return err
+}
+
+// bulkChunk is the size of each Write of a bulk sender: large enough that
+// the per-call cost vanishes against the copy, as iperf3's 128 KiB does.
+const bulkChunk = 256 << 10
+
+// SourceServer is BulkServer's reverse: on every accepted connection it
+// writes as fast as the connection takes data until the client closes it,
+// so a client measures the server-to-client direction.
+func SourceServer(ln net.Listener) error {
+	return serveConns(ln, func(c net.Conn) {
+		buf := make([]byte, bulkChunk)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// RunSourceClient reads from a SourceServer for d over one connection and
+// reports the bytes it received itself, per second of reading.
+func RunSourceClient(ctx context.Context, st Stack, addr string, d time.Duration) (BulkResult, error) {
+	if d <= 0 {
+		return BulkResult{}, fmt.Errorf("source client: duration must be positive")
+	}
+	c, err := st.DialContext(ctx, addr)
+	if err != nil {
+		return BulkResult{}, err
+	}
+	defer c.Close()
+	buf := make([]byte, bulkChunk)
+	start := time.Now()
+	deadline := start.Add(d)
+	c.SetReadDeadline(deadline)
+	var total uint64
+	for ctx.Err() == nil {
+		n, err := c.Read(buf)
+		total += uint64(n)
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return BulkResult{Bytes: total}, fmt.Errorf("source client: %w", err)
+			}
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	return BulkResult{Bytes: total, Elapsed: elapsed, Gbps: float64(total) * 8 / elapsed.Seconds() / 1e9}, nil
 }

@@ -78,6 +78,13 @@ func serveConns(ln net.Listener, handle func(net.Conn)) error {
 	}
 }
 
+// MarkStart and MarkStop are the lines tasbench echo-client --marks
+// prints on stderr as its measured window opens and closes.
+const (
+	MarkStart = "tasbench: measuring"
+	MarkStop  = "tasbench: measured"
+)
+
 // EchoConfig describes a closed-loop echo client run.
 type EchoConfig struct {
 	Addr     string
@@ -86,6 +93,10 @@ type EchoConfig struct {
 	Pending  int // messages in flight per connection
 	Duration time.Duration
 	Warmup   time.Duration // excluded from the results
+	// OnMeasure, if set, is called as measuring starts (true) and ends
+	// (false), so that another process can sample its own counters over
+	// the same window (tasbench matrix samples the server's).
+	OnMeasure func(start bool)
 }
 
 // EchoResult is what an echo client run measured.
@@ -104,6 +115,9 @@ type EchoResult struct {
 	MsgSize     int     `json:"msg_size"`
 	Pending     int     `json:"pending"`
 	Errors      uint64  `json:"errors"`
+	// Self is this client process's own CPU time and context switches
+	// over the measured window.
+	Self ProcUsage `json:"self"`
 }
 
 // RunEchoClient drives cfg.Conns connections, each keeping cfg.Pending
@@ -113,6 +127,18 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 	if cfg.MsgSize < 1 || cfg.Conns < 1 || cfg.Pending < 1 || cfg.Duration <= 0 {
 		return EchoResult{}, fmt.Errorf("echo client: msg size, conns, pending and duration must be positive")
 	}
+	return closedLoop(ctx, st, cfg, func(c net.Conn, h *Histogram, measuring, stop *atomic.Bool) error {
+		return echoLoop(c, cfg, h, measuring, stop)
+	})
+}
+
+// connLoop runs one connection's requests until stop, recording each
+// latency in h while measuring is set.
+type connLoop func(c net.Conn, h *Histogram, measuring, stop *atomic.Bool) error
+
+// closedLoop dials cfg.Conns connections, runs loop on each for the
+// warm-up plus cfg.Duration, and merges what they measured.
+func closedLoop(ctx context.Context, st Stack, cfg EchoConfig, loop connLoop) (EchoResult, error) {
 	conns := make([]net.Conn, 0, cfg.Conns)
 	defer func() {
 		for _, c := range conns {
@@ -141,7 +167,7 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := echoLoop(c, cfg, &hists[i], &measuring, &stop); err != nil && !stop.Load() {
+			if err := loop(c, &hists[i], &measuring, &stop); err != nil && !stop.Load() {
 				errs.Add(1)
 			}
 		}()
@@ -149,13 +175,20 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 	if !sleepCtx(ctx, cfg.Warmup) {
 		stop.Store(true)
 	}
-	cpu0 := cpuBusy()
+	mark := func(start bool) {
+		if cfg.OnMeasure != nil {
+			cfg.OnMeasure(start)
+		}
+	}
+	mark(true)
+	self0, cpu0 := SelfUsage(), cpuBusy()
 	start := time.Now()
 	measuring.Store(true)
 	sleepCtx(ctx, cfg.Duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
-	cpu1 := cpuBusy()
+	self1, cpu1 := SelfUsage(), cpuBusy()
+	mark(false)
 	stop.Store(true)
 	// Closing unblocks loops waiting for a reply.
 	for _, c := range conns {
@@ -173,12 +206,13 @@ func RunEchoClient(ctx context.Context, st Stack, cfg EchoConfig) (EchoResult, e
 		ThroughputRPS: float64(h.Count()) / elapsed.Seconds(),
 		MeanUs:        us(h.Mean()), P50Us: us(h.Quantile(0.5)), P99Us: us(h.Quantile(0.99)), P999Us: us(h.Quantile(0.999)),
 		Conns: cfg.Conns, MsgSize: cfg.MsgSize, Pending: cfg.Pending, Errors: errs.Load(),
+		Self: self1.Sub(self0),
 	}
 	if h.Count() > 0 && cpu1 > cpu0 {
 		r.CPUUsPerReq = us(cpu1-cpu0) / float64(h.Count())
 	}
 	if h.Count() == 0 {
-		return r, fmt.Errorf("echo client: no message completed (%d connection errors)", r.Errors)
+		return r, fmt.Errorf("client: no request completed (%d connection errors)", r.Errors)
 	}
 	return r, nil
 }

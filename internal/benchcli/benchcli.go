@@ -1,12 +1,14 @@
 // Package benchcli is tasbench's command line, shared with tasctl, which
 // runs the same workloads inside namespaces for its demo.
 //
-//	tasbench echo-server --port 7 [--msg-size 64]
-//	tasbench echo-client --addr IP:P --msg-size N --conns C --pending K --duration D [--json]
+//	tasbench echo-server --port 7 [--msg-size 64] [--bulk-port P] [--source-port P] [--http-port P]
+//	tasbench echo-client --addr IP:P --msg-size N --conns C --pending K --duration D [--json] [--marks]
 //	tasbench http-server --port 8080 --body-size N
+//	tasbench http-client --addr IP:P --conns C --duration D [--json] [--marks]
 //	tasbench bulk-server --port P
-//	tasbench bulk --addr IP:P --conns C --duration D [--json]
+//	tasbench bulk --addr IP:P --conns C --duration D [--reverse] [--json]
 //	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
+//	tasbench matrix [--duration 4s] [--quick] [--cells W,W] [--pairs P,P] [--json] [--svg FILE]
 //
 // The echo protocol is TAS's micro_rpc one: fixed-size messages echoed back.
 package benchcli
@@ -38,11 +40,16 @@ const usage = `Usage: tasbench COMMAND [flags]
 Commands:
   echo-server   echo fixed-size messages (TAS micro_rpc protocol)
   echo-client   closed-loop echo load; prints throughput and latency percentiles
+  http-client   closed-loop HTTP/1.1 GETs on keep-alive connections, like wrk,
+                on either stack; same flags and output as echo-client
   http-server   serve a fixed-size body for every GET
   bulk-server   count one-way streams and confirm the byte count
   bulk          one-way stream to a bulk-server; prints Gbit/s
   hold          open N connections to an echo-server, echo once on each,
                 hold them idle; prints how many stayed open
+  matrix        run every workload for every pairing of Linux and gotas as
+                client and server, each pairing on its own two namespaces
+                over a veth; prints ratios to Linux <-> Linux (root)
 
 Every command takes --stack=linux|gotas|tas (tas: an application of the
 running service whose control socket --tas-socket or TAS_SOCKET names).
@@ -63,12 +70,14 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "echo-server", "http-server", "bulk-server":
 		err = serve(ctx, cmd, rest, stdout)
-	case "echo-client":
-		err = echoClient(ctx, rest, stdout)
+	case "echo-client", "http-client":
+		err = loadClient(ctx, cmd, rest, stdout, stderr)
 	case "bulk":
 		err = bulkClient(ctx, rest, stdout)
 	case "hold":
 		err = holdClient(ctx, rest, stdout)
+	case "matrix":
+		err = matrix(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -174,13 +183,21 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	bind := fs.String("bind", "0.0.0.0", "address to listen on")
 	msgSize := fs.Int("msg-size", 64, "echo-server: message size in bytes")
 	bodySize := fs.Int("body-size", 1024, "http-server: response body size in bytes")
-	bulkPort := fs.Int("bulk-port", 0, "also run a bulk-server on this port of the same stack (0: none)")
+	var extra [3]int
+	fs.IntVar(&extra[0], "bulk-port", 0, "also run a bulk-server on this port of the same stack (0: none)")
+	fs.IntVar(&extra[1], "source-port", 0, "also send a stream to every connection on this port (bulk --reverse; 0: none)")
+	fs.IntVar(&extra[2], "http-port", 0, "also run an http-server (--body-size) on this port (0: none)")
 	statsEvery := fs.Duration("stats-every", 0, "gotas: print the stack's resources and counters this often (0: never)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *port < 1 || *port > 65535 {
 		return fmt.Errorf("%w: --port=%d: want 1 to 65535", errUsage, *port)
+	}
+	for _, p := range extra {
+		if p < 0 || p > 65535 {
+			return fmt.Errorf("%w: port %d: want 1 to 65535, or 0 for none", errUsage, p)
+		}
 	}
 	if *msgSize < 1 || *bodySize < 0 {
 		return fmt.Errorf("%w: --msg-size must be positive and --body-size not negative", errUsage)
@@ -190,40 +207,55 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 		return err
 	}
 	defer closeStack()
-	ln, err := st.Listen(net.JoinHostPort(*bind, strconv.Itoa(*port)))
-	if err != nil {
-		return err
+	main := map[string]func(net.Listener) error{
+		"echo-server": func(ln net.Listener) error { return bench.EchoServer(ln, *msgSize) },
+		"http-server": func(ln net.Listener) error { return bench.HTTPServer(ln, *bodySize) },
+		"bulk-server": bench.BulkServer,
 	}
-	fmt.Fprintf(stdout, "%s listening on %s\n", cmd, ln.Addr())
-	if *bulkPort > 0 && *bulkPort < 65536 {
-		bl, err := st.Listen(net.JoinHostPort(*bind, strconv.Itoa(*bulkPort)))
-		if err != nil {
+	servers := []struct {
+		name string
+		port int
+		run  func(net.Listener) error
+	}{
+		{cmd, *port, main[cmd]},
+		{"bulk-server", extra[0], bench.BulkServer},
+		{"source-server", extra[1], bench.SourceServer},
+		{"http-server", extra[2], main["http-server"]},
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
 			ln.Close()
+		}
+	}()
+	for _, s := range servers {
+		if s.port == 0 {
+			continue
+		}
+		ln, err := st.Listen(net.JoinHostPort(*bind, strconv.Itoa(s.port)))
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "bulk-server listening on %s\n", bl.Addr())
-		go bench.BulkServer(bl)
-		defer bl.Close()
+		lns = append(lns, ln)
+		fmt.Fprintf(stdout, "%s listening on %s\n", s.name, ln.Addr())
+		if len(lns) > 1 {
+			go s.run(ln)
+		}
 	}
 	go func() {
 		<-ctx.Done()
-		ln.Close()
+		lns[0].Close()
 	}()
 	if g, ok := st.(bench.Gotas); ok && *statsEvery > 0 {
 		go printStats(ctx, stdout, g.Stack, *statsEvery)
 	}
-	switch cmd {
-	case "echo-server":
-		return bench.EchoServer(ln, *msgSize)
-	case "http-server":
-		return bench.HTTPServer(ln, *bodySize)
-	default:
-		return bench.BulkServer(ln)
-	}
+	return servers[0].run(lns[0])
 }
 
-func echoClient(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("echo-client", flag.ContinueOnError)
+// loadClient runs echo-client or http-client: the same closed loop, with
+// the echo protocol or HTTP GETs.
+func loadClient(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	openStack := stackFlag(fs)
 	var cfg bench.EchoConfig
 	fs.StringVar(&cfg.Addr, "addr", "", "server IP:PORT (required)")
@@ -233,11 +265,21 @@ func echoClient(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured time")
 	fs.DurationVar(&cfg.Warmup, "warmup", time.Second, "time before measuring starts")
 	asJSON := fs.Bool("json", false, "print one JSON object")
+	marks := fs.Bool("marks", false, "print "+bench.MarkStart+" and "+bench.MarkStop+" lines on stderr around the measured window")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return fmt.Errorf("%w: --addr=%q: want IP:PORT", errUsage, cfg.Addr)
+	}
+	if *marks {
+		cfg.OnMeasure = func(start bool) {
+			if start {
+				fmt.Fprintln(stderr, bench.MarkStart)
+			} else {
+				fmt.Fprintln(stderr, bench.MarkStop)
+			}
+		}
 	}
 	if cfg.MsgSize < 1 || cfg.Conns < 1 || cfg.Conns > 100000 || cfg.Pending < 1 || cfg.Duration <= 0 || cfg.Warmup < 0 {
 		return fmt.Errorf("%w: --msg-size, --conns (up to 100000), --pending and --duration must be positive", errUsage)
@@ -247,15 +289,23 @@ func echoClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeStack()
-	r, err := bench.RunEchoClient(ctx, st, cfg)
+	run := bench.RunEchoClient
+	if cmd == "http-client" {
+		run = bench.RunHTTPClient
+	}
+	r, err := run(ctx, st, cfg)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "%d conns x %d pending, %d-byte messages, %v: %.0f req/s; latency mean %.1f µs, p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs; %.2f µs CPU/req; %d errors\n",
-		r.Conns, r.Pending, r.MsgSize, r.Elapsed.Round(time.Millisecond), r.ThroughputRPS, r.MeanUs, r.P50Us, r.P99Us, r.P999Us, r.CPUUsPerReq, r.Errors)
+	what := fmt.Sprintf("%d-byte messages", r.MsgSize)
+	if cmd == "http-client" {
+		what = "HTTP GETs"
+	}
+	fmt.Fprintf(stdout, "%d conns x %d pending, %s, %v: %.0f req/s; latency mean %.1f µs, p50 %.1f µs, p99 %.1f µs, p99.9 %.1f µs; %.2f µs CPU/req; %d errors\n",
+		r.Conns, r.Pending, what, r.Elapsed.Round(time.Millisecond), r.ThroughputRPS, r.MeanUs, r.P50Us, r.P99Us, r.P999Us, r.CPUUsPerReq, r.Errors)
 	return nil
 }
 
@@ -265,6 +315,7 @@ func bulkClient(ctx context.Context, args []string, stdout io.Writer) error {
 	addr := fs.String("addr", "", "bulk-server IP:PORT (required)")
 	conns := fs.Int("conns", 1, "parallel streams")
 	d := fs.Duration("duration", 10*time.Second, "how long to send")
+	reverse := fs.Bool("reverse", false, "receive from a --source-port instead of sending (one stream)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -280,14 +331,23 @@ func bulkClient(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeStack()
-	r, err := bench.RunBulkClient(ctx, st, *addr, *conns, *d)
+	var r bench.BulkResult
+	if *reverse {
+		r, err = bench.RunSourceClient(ctx, st, *addr, *d)
+	} else {
+		r, err = bench.RunBulkClient(ctx, st, *addr, *conns, *d)
+	}
 	if err != nil {
 		return err
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	fmt.Fprintf(stdout, "%d stream(s), %v: %.3f Gbit/s (%d bytes confirmed by the server)\n", *conns, r.Elapsed.Round(time.Millisecond), r.Gbps, r.Bytes)
+	by := "confirmed by the server"
+	if *reverse {
+		by = "received"
+	}
+	fmt.Fprintf(stdout, "%d stream(s), %v: %.3f Gbit/s (%d bytes %s)\n", *conns, r.Elapsed.Round(time.Millisecond), r.Gbps, r.Bytes, by)
 	return nil
 }
 

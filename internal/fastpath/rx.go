@@ -337,7 +337,10 @@ func (e *Engine) inOrder(id uint32, f *flow, c *flowCold, seq tcp.Seq, p []byte,
 		e.sendAck(id)
 		return
 	}
-	f.ackPend++
+	// A GRO-sized segment (an AF_XDP multi-buffer frame: the peer's GSO
+	// packet) counts as the full segments it carries, so one of two or
+	// more is acknowledged at once, as Linux acknowledges a GRO packet.
+	f.ackPend = uint8(min(uint32(f.ackPend)+max(n/max(uint32(f.mss), 1), 1), delAckSegments))
 	if f.ackPend >= delAckSegments {
 		e.sendAck(id)
 	} else {

@@ -13,8 +13,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxFrame is the largest frame (without FCS) any back-end hands to or takes
-// from the stack: MTU 1500 plus an Ethernet header and one VLAN tag.
+// MaxFrame is the largest frame (without FCS) any back-end takes from the
+// stack, and hands to it unless it reassembles: MTU 1500 plus an Ethernet
+// header and one VLAN tag. AF_XDP with multi-buffer hands on frames of up
+// to 64 KiB (a Linux peer's GSO packets), counted in RxMultiBuffer.
 const MaxFrame = 1518
 
 // ErrClosed is returned by queue operations after Close.
@@ -82,8 +84,12 @@ type Stats struct {
 	// TxErrors counts frames refused as malformed (too long, empty).
 	TxErrors uint64
 	// RxErrors counts frames the back-end received but could not hand on
-	// (bad virtio header, truncated block).
+	// (bad virtio header, truncated block, bad multi-buffer descriptors).
 	RxErrors uint64
+	// RxMultiBuffer counts received frames that arrived in more than one
+	// buffer and were handed on as one (AF_XDP XDP_USE_SG); they are in
+	// RxFrames too.
+	RxMultiBuffer uint64
 }
 
 // Add returns the element-wise sum, for totals over queues.
@@ -96,6 +102,7 @@ func (s Stats) Add(o Stats) Stats {
 	s.TxDropped += o.TxDropped
 	s.TxErrors += o.TxErrors
 	s.RxErrors += o.RxErrors
+	s.RxMultiBuffer += o.RxMultiBuffer
 	return s
 }
 
@@ -104,6 +111,7 @@ func (s Stats) Add(o Stats) Stats {
 type Counters struct {
 	RxFrames, RxBytes, TxFrames, TxBytes     atomic.Uint64
 	RxDropped, TxDropped, TxErrors, RxErrors atomic.Uint64
+	RxMultiBuffer                            atomic.Uint64
 }
 
 // Snapshot reads the counters.
@@ -113,6 +121,7 @@ func (c *Counters) Snapshot() Stats {
 		TxFrames: c.TxFrames.Load(), TxBytes: c.TxBytes.Load(),
 		RxDropped: c.RxDropped.Load(), TxDropped: c.TxDropped.Load(),
 		TxErrors: c.TxErrors.Load(), RxErrors: c.RxErrors.Load(),
+		RxMultiBuffer: c.RxMultiBuffer.Load(),
 	}
 }
 

@@ -45,13 +45,21 @@ func pair(t testing.TB, mode Mode) (a, b *Port) {
 	return open(t, ha, "xa", Config{Mode: mode}), open(t, hb, "xb", Config{Mode: mode})
 }
 
+// Conformance in each attach mode, with and without multi-buffer (on
+// this project's kernels, 6.6+, the sockets bind with XDP_USE_SG).
 func TestConformance(t *testing.T) {
-	for _, mode := range modes {
-		t.Run(mode.String(), func(t *testing.T) {
-			a, b := pair(t, mode)
+	for _, tc := range []struct {
+		mode Mode
+		sg   bool
+	}{{ModeNative, false}, {ModeGeneric, false}, {ModeNative, true}, {ModeGeneric, true}} {
+		want := tc.mode.String() + map[bool]string{true: "+sg"}[tc.sg]
+		t.Run(want, func(t *testing.T) {
+			ha, hb := nictest.Veth(t)
+			cfg := Config{Mode: tc.mode, MultiBuffer: tc.sg}
+			a, b := open(t, ha, "xa", cfg), open(t, hb, "xb", cfg)
 			ia, ib := a.Info(), b.Info()
 			for _, in := range []nic.Info{ia, ib} {
-				if in.Kind != "afxdp" || in.Mode != mode.String() || !in.PartialRxCsum ||
+				if in.Kind != "afxdp" || in.Mode != want || !in.PartialRxCsum ||
 					in.MTU != 1500 || in.Ifindex == 0 || in.MAC == ([6]byte{}) {
 					t.Errorf("Info = %+v", in)
 				}

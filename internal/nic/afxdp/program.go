@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 )
 
 // Flags of a service address in the program's services map: which traffic
@@ -63,8 +64,12 @@ type steering struct {
 }
 
 // newSteering creates the maps and loads the program; queues is the
-// device's RX queue count (the XSKMAP's size).
-func newSteering(queues int) (s *steering, err error) {
+// device's RX queue count (the XSKMAP's size). With frags the program is
+// loaded as frags-aware (BPF_F_XDP_HAS_FRAGS, Linux 5.18+), so the kernel
+// runs it on multi-buffer frames instead of linearizing or dropping
+// them; it reads only the headers, which are in the first buffer, so the
+// same instructions serve both.
+func newSteering(queues int, frags bool) (s *steering, err error) {
 	s = &steering{}
 	defer func() {
 		if err != nil {
@@ -84,10 +89,15 @@ func newSteering(queues int) (s *steering, err error) {
 	if err != nil {
 		return s, fmt.Errorf("afxdp: XSKMAP: %w", err)
 	}
+	var flags uint32
+	if frags {
+		flags = unix.BPF_F_XDP_HAS_FRAGS
+	}
 	s.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "gotas_steer",
 		Type:         ebpf.XDP,
 		License:      "GPL",
+		Flags:        flags,
 		Instructions: program(s.services.FD(), s.xsks.FD()),
 	})
 	if err != nil {

@@ -110,7 +110,7 @@ func newTestSteering(t *testing.T) *steering {
 		t.Skip("skipping: loading BPF programs needs root")
 	}
 	raiseMemlock()
-	s, err := newSteering(1)
+	s, err := newSteering(1, false)
 	if err != nil {
 		t.Fatal(err)
 	}

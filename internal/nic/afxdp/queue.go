@@ -32,7 +32,12 @@ func (q *Queue) Recv(frames [][]byte) (int, error) {
 		q.fill.submit(uint32(q.nheld))
 		q.nheld = 0
 	}
-	n := q.rx.avail(uint32(min(len(frames), len(q.held))))
+	want := uint32(min(len(frames), len(q.held)))
+	if q.sg {
+		// A batch may end inside a multi-buffer packet: look at all.
+		want = q.rx.size
+	}
+	n := q.rx.avail(want)
 	if n == 0 {
 		// Only zero-copy drivers ever ask for this; copy mode never sets
 		// the fill ring's flag.
@@ -40,6 +45,10 @@ func (q *Queue) Recv(frames [][]byte) (int, error) {
 			_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(q.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		}
 		return 0, nil
+	}
+	if q.sg {
+		q.nunits = 0
+		return q.recvSG(frames, n), nil
 	}
 	mem := q.umem.mem
 	var bytes uint64

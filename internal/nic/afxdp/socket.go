@@ -29,8 +29,14 @@ type Queue struct {
 
 	held  []uint64 // chunks of the last Recv batch, refilled on the next Recv
 	nheld int
-	free  []uint64 // TX chunks not in flight (a stack)
-	nfree int
+
+	// sg: bound with XDP_USE_SG, so frames may span chunks; units are
+	// the buffers Recv reassembles them in, nunits used by its last batch.
+	sg     bool
+	units  [][]byte
+	nunits int
+	free   []uint64 // TX chunks not in flight (a stack)
+	nfree  int
 
 	counters nic.Counters
 	closed   atomic.Bool
@@ -43,6 +49,7 @@ type queueConfig struct {
 	queue              int
 	rxFrames, txFrames uint32 // also the ring sizes: powers of two
 	zeroCopy           bool
+	multiBuffer        bool // try XDP_USE_SG first
 }
 
 // bindRetry is how long bind keeps retrying EBUSY: the kernel tears a
@@ -123,38 +130,57 @@ func newQueue(c queueConfig) (q *Queue, err error) {
 	if err = q.bind(c); err != nil {
 		return q, err
 	}
+	if q.sg {
+		q.units = make([][]byte, unitBufs)
+		for i := range q.units {
+			q.units[i] = make([]byte, 0, maxUnit)
+		}
+	}
 	return q, nil
 }
 
 // bind binds the socket, trying zero-copy first if asked (veth and most
 // virtual devices refuse it with EOPNOTSUPP; a refused bind leaves the
-// socket reusable) and retrying EBUSY for up to bindRetry.
+// socket reusable) and retrying EBUSY for up to bindRetry. With
+// multiBuffer it tries XDP_USE_SG first and falls back without it where
+// the kernel refuses it (EINVAL before Linux 6.6, EOPNOTSUPP from drivers
+// without multi-buffer support).
 func (q *Queue) bind(c queueConfig) error {
-	flags := []uint16{unix.XDP_COPY}
+	modes := []uint16{unix.XDP_COPY}
 	if c.zeroCopy {
-		flags = []uint16{unix.XDP_ZEROCOPY, unix.XDP_COPY}
+		modes = []uint16{unix.XDP_ZEROCOPY, unix.XDP_COPY}
+	}
+	sgs := []uint16{0}
+	if c.multiBuffer {
+		sgs = []uint16{unix.XDP_USE_SG, 0}
 	}
 	var err error
-	for _, f := range flags {
-		sa := &unix.SockaddrXDP{Flags: f | unix.XDP_USE_NEED_WAKEUP, Ifindex: uint32(c.ifindex), QueueID: uint32(c.queue)}
-		deadline := time.Now().Add(bindRetry)
-		for {
-			err = unix.Bind(q.fd, sa)
-			if err != unix.EBUSY || time.Now().After(deadline) {
-				break
+	for _, sg := range sgs {
+		for _, f := range modes {
+			if err = q.bindRetry(c, f|sg|unix.XDP_USE_NEED_WAKEUP); err == nil {
+				q.zc, q.sg = f == unix.XDP_ZEROCOPY, sg != 0
+				return nil
 			}
-			q.busyBinds++
-			time.Sleep(5 * time.Millisecond)
-		}
-		if err == nil {
-			q.zc = f == unix.XDP_ZEROCOPY
-			return nil
-		}
-		if !errors.Is(err, unix.EOPNOTSUPP) {
-			break
+			if !errors.Is(err, unix.EOPNOTSUPP) && !(sg != 0 && errors.Is(err, unix.EINVAL)) {
+				return fmt.Errorf("afxdp: bind to ifindex %d queue %d: %w", c.ifindex, c.queue, err)
+			}
 		}
 	}
 	return fmt.Errorf("afxdp: bind to ifindex %d queue %d: %w", c.ifindex, c.queue, err)
+}
+
+// bindRetry binds with flags, retrying EBUSY for up to bindRetry.
+func (q *Queue) bindRetry(c queueConfig, flags uint16) error {
+	sa := &unix.SockaddrXDP{Flags: flags, Ifindex: uint32(c.ifindex), QueueID: uint32(c.queue)}
+	deadline := time.Now().Add(bindRetry)
+	for {
+		err := unix.Bind(q.fd, sa)
+		if err != unix.EBUSY || time.Now().After(deadline) {
+			return err
+		}
+		q.busyBinds++
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // release unmaps and closes whatever newQueue managed to set up.
@@ -182,6 +208,9 @@ func (q *Queue) Close() error {
 	q.release()
 	return nil
 }
+
+// MultiBuffer reports whether the socket is bound with XDP_USE_SG.
+func (q *Queue) MultiBuffer() bool { return q.sg }
 
 // ZeroCopy reports whether the socket is bound in zero-copy mode.
 func (q *Queue) ZeroCopy() bool { return q.zc }
