@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,17 +101,17 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The Linux server is a process of its own in the same namespace.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	linux := svcHost.CommandContext(ctx, self, benchWorker, "echo-server", "--bind", demoLinuxAddr,
-		"--port", strconv.Itoa(demoPort), "--msg-size", strconv.Itoa(*msgSize))
-	if err := svcHost.Start(linux); err != nil {
+	var kids children
+	defer kids.stop() // on every path: an early error must not leave servers behind
+	if err := kids.start(svcHost, svcHost.CommandContext(ctx, self, benchWorker, "echo-server", "--bind", demoLinuxAddr,
+		"--port", strconv.Itoa(demoPort), "--msg-size", strconv.Itoa(*msgSize))); err != nil {
 		return err
 	}
-	linuxBulk := svcHost.CommandContext(ctx, self, benchWorker, "bulk-server", "--bind", demoLinuxAddr,
-		"--port", strconv.Itoa(demoBulkPort))
-	if err := svcHost.Start(linuxBulk); err != nil {
+	if err := kids.start(svcHost, svcHost.CommandContext(ctx, self, benchWorker, "bulk-server", "--bind", demoLinuxAddr,
+		"--port", strconv.Itoa(demoBulkPort))); err != nil {
 		return err
 	}
-	if err := startTasServer(ctx, svcHost, self, lab, *msgSize, *busyPoll); err != nil {
+	if err := startTasServer(ctx, &kids, svcHost, self, *msgSize, *busyPoll); err != nil {
 		return err
 	}
 	for _, srv := range []string{demoLinuxAddr, demoTasAddr} {
@@ -158,12 +159,12 @@ var demoServers = []struct{ name, addr string }{{"gotas", demoServiceAddr}, {"ta
 
 // startTasServer runs the tas service on s1 and, as a process of its own
 // registered on it, an echo server and a bulk server.
-func startTasServer(ctx context.Context, h *testnet.Host, self string, lab *testnet.Lab, msgSize int, busyPoll bool) error {
+func startTasServer(ctx context.Context, kids *children, h *testnet.Host, self string, msgSize int, busyPoll bool) error {
 	dir, err := os.MkdirTemp("", "gotas-demo-")
 	if err != nil {
 		return err
 	}
-	go func() { <-ctx.Done(); os.RemoveAll(dir) }()
+	kids.dirs = append(kids.dirs, dir)
 	socket := filepath.Join(dir, "tas.sock")
 	args := []string{tasWorker, "--ip-addr=" + demoTasAddr + "/24", "--nic=afxdp:s1", "--quiet",
 		"--control-socket=" + socket, "--metrics-addr=unix:" + filepath.Join(dir, "metrics.sock")}
@@ -175,7 +176,7 @@ func startTasServer(ctx context.Context, h *testnet.Host, self string, lab *test
 	if err != nil {
 		return err
 	}
-	if err := h.Start(tas); err != nil {
+	if err := kids.start(h, tas); err != nil {
 		return err
 	}
 	if err := waitReady(out, 10*time.Second); err != nil {
@@ -184,11 +185,37 @@ func startTasServer(ctx context.Context, h *testnet.Host, self string, lab *test
 	for _, a := range [][]string{{"echo-server", "--port", strconv.Itoa(demoPort), "--msg-size", strconv.Itoa(msgSize)},
 		{"bulk-server", "--port", strconv.Itoa(demoBulkPort)}} {
 		app := h.CommandContext(ctx, self, append([]string{benchWorker}, append(a, "--stack=tas", "--tas-socket="+socket)...)...)
-		if err := h.Start(app); err != nil {
+		if err := kids.start(h, app); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// children are the demo's server processes: stop kills each (by pid)
+// and waits for it, in reverse order (applications before their
+// service), then removes their directories.
+type children struct {
+	cmds []*exec.Cmd
+	dirs []string
+}
+
+func (k *children) start(h *testnet.Host, cmd *exec.Cmd) error {
+	if err := h.Start(cmd); err != nil {
+		return err
+	}
+	k.cmds = append(k.cmds, cmd)
+	return nil
+}
+
+func (k *children) stop() {
+	for i := len(k.cmds) - 1; i >= 0; i-- {
+		k.cmds[i].Process.Kill()
+		k.cmds[i].Wait()
+	}
+	for _, d := range k.dirs {
+		os.RemoveAll(d)
+	}
 }
 
 // waitReady reads tas's output until its ready line.

@@ -107,6 +107,8 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
 	busyPoll := fs.Bool("fp-no-ints", false, "gotas: the fast path busy-polls and never sleeps")
+	netpoll := fs.Bool("netpoll", false, "gotas: cores and slow path are goroutines parked in the netpoller when idle")
+	spin := fs.Duration("fp-spin", 0, "gotas: how long an idle core polls before it blocks (0: the default)")
 	var routes routeFlag
 	fs.Var(&routes, "ip-route", "gotas: static route DEST/P,NEXTHOP (repeatable)")
 	return func() (bench.Stack, func(), error) {
@@ -122,7 +124,7 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 			}
 			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes}
-			cfg.Stack.BusyPoll = *busyPoll
+			cfg.Stack.BusyPoll, cfg.Stack.Netpoll, cfg.Stack.SpinBeforeBlock = *busyPoll, *netpoll, *spin
 			st, err := gotas.New(cfg)
 			if err != nil {
 				if errors.Is(err, nicopen.ErrConfig) {

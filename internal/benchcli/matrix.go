@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gotas/internal/benchmatrix"
@@ -37,10 +38,12 @@ func matrix(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "also write the JSON object to this file")
 	svg := fs.String("svg", "", "also write an SVG chart of the ratios to this file")
 	bin := fs.String("bin", "", "tasbench executable the servers and clients run as (default: this one)")
+	gotasFlags := fs.String("gotas-flags", "", "space-separated flags added to every gotas process, e.g. \"--netpoll\"")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	o := benchmatrix.Options{Duration: *d, Warmup: *warmup, XDPMode: *xdpMode, Bin: *bin, Progress: stderr}
+	o := benchmatrix.Options{Duration: *d, Warmup: *warmup, XDPMode: *xdpMode, Bin: *bin, Progress: stderr,
+		GotasArgs: strings.Fields(*gotasFlags)}
 	if *quick {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -75,7 +75,7 @@ func runJSON[T any](ctx context.Context, o Options, cl side, srv *server, name s
 // port with --marks, so the server's usage and the client's own (which it
 // reports) cover the same window.
 func runClosedLoop(ctx context.Context, o Options, w Workload, cl side, srv *server, c *Cell, cmd string, port int) error {
-	args := append([]string{cmd}, cl.stackArgs(o.XDPMode)...)
+	args := append([]string{cmd}, cl.stackArgs(&o)...)
 	args = append(args, "--addr="+addr(port), "--conns="+strconv.Itoa(w.Conns),
 		"--msg-size="+strconv.Itoa(rpcMsgSize), "--duration="+o.Duration.String(),
 		"--warmup="+o.Warmup.String(), "--json", "--marks")
@@ -92,7 +92,7 @@ func runClosedLoop(ctx context.Context, o Options, w Workload, cl side, srv *ser
 // runBulk runs one tasbench bulk stream, the client sending (bulk-up) or
 // receiving (bulk-down).
 func runBulk(ctx context.Context, o Options, w Workload, cl side, srv *server, c *Cell) error {
-	args := append([]string{"bulk"}, cl.stackArgs(o.XDPMode)...)
+	args := append([]string{"bulk"}, cl.stackArgs(&o)...)
 	port := bulkPort
 	if w.Reverse {
 		port = sourcePort

@@ -52,11 +52,12 @@ type side struct {
 }
 
 // stackArgs are the tasbench flags that select this side's stack.
-func (s side) stackArgs(xdpMode string) []string {
+func (s side) stackArgs(o *Options) []string {
 	if s.stack == Linux {
 		return []string{"--stack=linux"}
 	}
-	return []string{"--stack=gotas", "--ip-addr=" + s.ip + prefixBits, "--nic=afxdp:" + s.ifc, "--xdp-mode=" + xdpMode}
+	args := []string{"--stack=gotas", "--ip-addr=" + s.ip + prefixBits, "--nic=afxdp:" + s.ifc, "--xdp-mode=" + o.XDPMode}
+	return append(args, o.GotasArgs...)
 }
 
 // runPair builds the pairing's topology, starts its server and runs every
@@ -151,7 +152,7 @@ type server struct {
 // serverArgs are the arguments of the tasbench echo-server process on the
 // server side, which also serves bulk, source and HTTP: four ports.
 func serverArgs(o Options, sv side) []string {
-	args := append([]string{"echo-server"}, sv.stackArgs(o.XDPMode)...)
+	args := append([]string{"echo-server"}, sv.stackArgs(&o)...)
 	args = append(args, "--port="+strconv.Itoa(echoPort), "--msg-size="+strconv.Itoa(rpcMsgSize),
 		"--bulk-port="+strconv.Itoa(bulkPort), "--source-port="+strconv.Itoa(sourcePort),
 		"--http-port="+strconv.Itoa(httpPort), "--body-size="+strconv.Itoa(httpBodySize))
