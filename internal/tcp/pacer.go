@@ -241,9 +241,17 @@ func (w *Wheel) Poll(now uint64, out []uint32) int {
 		// this same sweep, so the output stays in time order; the others
 		// wait in pending until w.cur is final.
 		w.cur = t + 1
+		// Take the whole slot first: a poller more than a rotation late
+		// places due flows back into this very slot (the farthest from
+		// cur), and walking a list while inserting into it visited flows
+		// of equal times for ever. Placed here, they wait for the next
+		// pass, a rotation on.
+		w.heads[slot], w.tails[slot] = NoFlow, NoFlow
+		w.occ[slot>>6] &^= 1 << (slot & 63)
 		for f != NoFlow {
 			next := w.nodes[f].next
-			w.unlink(f)
+			w.nodes[f].next, w.nodes[f].prev, w.nodes[f].slot = NoFlow, NoFlow, NoFlow
+			w.count--
 			if w.nodes[f].at <= now {
 				w.place(f)
 			} else {

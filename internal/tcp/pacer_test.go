@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"testing"
+	"time"
 )
 
 func pollAll(w *Wheel, now uint64) []uint32 {
@@ -168,7 +169,11 @@ func TestWheelRandomModel(t *testing.T) {
 			case k < 5:
 				f := uint32(r.Intn(flows))
 				var d uint64
-				switch r.Intn(6) {
+				switch r.Intn(7) {
+				case 2:
+					// Whole horizons ahead: many flows share a time
+					// (equal keys in one parked slot).
+					d = (now/horizon + uint64(1+r.Intn(30))) * horizon
 				case 0:
 					d = now - uint64(r.Intn(int(2*horizon))) // past
 					if d > now {
@@ -384,5 +389,34 @@ func BenchmarkPacerSent(b *testing.B) {
 	var now uint64
 	for i := 0; i < b.N; i++ {
 		now = p.Sent(now, 1448)
+	}
+}
+
+// TestWheelPollAfterLongStall: a poller that comes back more than a
+// whole rotation late (a core starved of CPU) must still return a flow
+// parked beyond the horizon that is due by now. Before the fix, the flow
+// was re-parked in the slot being swept, and Poll never returned.
+func TestWheelPollAfterLongStall(t *testing.T) {
+	const gran, slots = 50_000, 4096
+	h := uint64(gran * slots)
+	for _, k := range []uint64{2, 3, 7} {
+		w := NewWheel(4, gran, slots, 0)
+		w.Schedule(0, k*h+h/2) // parked: beyond the horizon
+		w.Schedule(2, k*h+h/2) // the same time: equal keys ping-ponged
+		w.Schedule(1, h/4)
+		done := make(chan []uint32, 1)
+		go func() {
+			out := make([]uint32, 4)
+			n := w.Poll((k+1)*h, out)
+			done <- out[:n]
+		}()
+		select {
+		case got := <-done:
+			if len(got) != 3 || got[0] != 1 || got[1] != 0 || got[2] != 2 {
+				t.Fatalf("stalled %d rotations: Poll returned %v, want [1 0 2]", k, got)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("stalled %d rotations: Poll does not return", k)
+		}
 	}
 }
