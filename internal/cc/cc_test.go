@@ -1,0 +1,231 @@
+package cc
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// step is one Update and the rate (kbit/s) the published formula gives.
+type step struct {
+	s    Sample
+	want uint32
+}
+
+// run feeds steps to a fresh controller and compares each rate with the
+// hand-computed one, within 1 kbit/s (float64 rounding at the floor to
+// kbit/s).
+func run(t *testing.T, name string, p Params, steps []step) Controller {
+	t.Helper()
+	c, err := New(name, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range steps {
+		got := c.Update(&st.s)
+		if d := int64(got) - int64(st.want); d < -1 || d > 1 {
+			t.Fatalf("%s step %d: rate %d kbit/s, want %d", name, i, got, st.want)
+		}
+	}
+	return c
+}
+
+func TestNew(t *testing.T) {
+	if _, err := New("cubic", Params{}); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("New(cubic) = %v, want ErrUnknown", err)
+	}
+	if _, err := New("powertcp", Params{Gamma: 1.5}); !errors.Is(err, ErrParams) {
+		t.Fatalf("gamma 1.5: %v, want ErrParams", err)
+	}
+	want := map[string]int{"reno": 2, "dctcp-rate": 2, "dctcp-win": 2, "timely": 2, "const-rate": 2,
+		"powertcp": 1, "theta-powertcp": 1}
+	if len(Names()) != len(want) {
+		t.Fatalf("Names() = %v", Names())
+	}
+	for _, n := range Names() {
+		c, err := New(n, Params{})
+		if err != nil || c.Interval() != want[n] {
+			t.Fatalf("%s: %v, interval %d, want %d (TAS: 2 RTTs; PowerTCP: 1)", n, err, c.Interval(), want[n])
+		}
+	}
+	c, _ := New("timely", Params{Interval: 3})
+	if c.Interval() != 3 {
+		t.Fatalf("Interval parameter ignored: %d", c.Interval())
+	}
+}
+
+func TestRenoSetsNoRate(t *testing.T) {
+	run(t, "reno", Params{}, []step{{Sample{Elapsed: 1e5, Acks: 100, Acked: 1e5, ECN: 5e4, RTT: 10}, 0}})
+}
+
+func TestConstRate(t *testing.T) {
+	// 2.5 Gbit/s = 2_500_000 kbit/s whatever the sample says; the default
+	// is the line rate (10 Gbit/s).
+	run(t, "const-rate", Params{ConstBps: 2_500_000_000}, []step{
+		{Sample{Elapsed: 1e5, Acks: 100, Acked: 1e5, ECN: 1e5, Losses: 3}, 2_500_000}})
+	run(t, "const-rate", Params{}, []step{{Sample{}, 10_000_000}})
+}
+
+func TestDCTCPRateGolden(t *testing.T) {
+	// Start 10 Mbit/s, α0 = 1, g = 1/16, step 10 Mbit/s.
+	run(t, "dctcp-rate", Params{}, []step{
+		// F = 0: α = 15/16 = 0.9375. Slow start doubles: 20 Mbit/s.
+		// Measured 72_500·8/100 µs = 5.8 Gbit/s; the cap (6.96) does not bind.
+		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500}, 20_000},
+		// F = 0.5: α = 0.9375·15/16 + 0.5/16 = 0.91015625; a mark ends
+		// slow start: 20e6·(1 − 0.455078125) = 10_898_437.5 bit/s.
+		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500, ECN: 36_250}, 10_898},
+		// No marks, out of slow start: + 10 Mbit/s = 20_898_437.5.
+		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500}, 20_898},
+		// 49 ACKs are fewer than 50: no update.
+		{Sample{Elapsed: 100_000, Acks: 49, Acked: 71_050}, 20_898},
+		// With the next ACK there are 50, one loss: halve = 10_449_218.75.
+		{Sample{Elapsed: 100_000, Acks: 1, Acked: 1_450, Losses: 1}, 10_449},
+	})
+}
+
+func TestDCTCPRateCapAndFloor(t *testing.T) {
+	run(t, "dctcp-rate", Params{InitBps: 100_000_000}, []step{
+		// Measured 5_000·8/1 ms = 40 Mbit/s (EWMA starts there): slow
+		// start's 200 Mbit/s is capped at 1.2·40 = 48 Mbit/s.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 5_000}, 48_000},
+		// Measured 120 Mbit/s, EWMA 7/8·40 + 1/8·120 = 50: cap 144;
+		// slow start gives 96.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 15_000}, 96_000},
+		// Measured 40, EWMA 7/8·50 + 1/8·40 = 48.75 > 40: cap 1.2·48.75 = 58.5.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 5_000}, 58_500},
+	})
+	// Losses halve 10 → 5 → 2.5 → 1.25 → 1 Mbit/s (the floor).
+	loss := Sample{Losses: 1}
+	run(t, "dctcp-rate", Params{}, []step{{loss, 5_000}, {loss, 2_500}, {loss, 1_250}, {loss, 1_000}})
+}
+
+func TestDCTCPWinGolden(t *testing.T) {
+	// w0 = 2800 B, MSS 1448, link 10 Gbit/s; rate = w·8/max(RTT, w·8/link).
+	run(t, "dctcp-win", Params{}, []step{
+		// Slow start: w = 2800 + 2896 = 5696; 5696·8/100 µs = 455.68 Mbit/s.
+		{Sample{Acked: 2_896, SRTT: 100}, 455_680},
+		// α = 0.9375·15/16 + 0.5/16 = 0.91015625; w = 5696·0.544921875
+		// = 3103.875; ·8/100 µs = 248.31 Mbit/s.
+		{Sample{Acked: 5_696, ECN: 2_848, SRTT: 100}, 248_310},
+		// Congestion avoidance: w += 1448·3104/3103.875 = 1448.058314;
+		// w = 4551.933314; ·8/100 µs = 364_154_665 bit/s.
+		{Sample{Acked: 3_104, SRTT: 100}, 364_154},
+		// RTT 1 µs < w·8/link = 3.64 µs: the link rate.
+		{Sample{SRTT: 1}, 10_000_000},
+		// Loss halves: w = 2275.966657; ·8/100 µs = 182_077_332.6.
+		{Sample{Losses: 1, SRTT: 100}, 182_077},
+	})
+}
+
+func TestTimelyGolden(t *testing.T) {
+	// T_low 30, T_high 150, δ 10 Mbit/s, α 0.02, β 0.8, minRTT 11 µs.
+	run(t, "timely", Params{}, []step{
+		// Slow start while RTT ≤ 90 µs: 10 → 20 Mbit/s.
+		{Sample{RTT: 20}, 20_000},
+		// RTT 100 > 90 ends slow start. diff = 0.02·80 = 1.6, grad =
+		// 1.6/11 = 0.145454; 20e6·(1 − 0.8·0.145454) = 17_672_727.
+		{Sample{RTT: 100}, 17_672},
+		// RTT 200 > T_high: ·(1 − 0.8·(1 − 150/200)) = ·0.8 = 14_138_181.
+		{Sample{RTT: 200}, 14_138},
+		// RTT 20 < T_low: + δ = 24_138_181.
+		{Sample{RTT: 20}, 24_138},
+	})
+	run(t, "timely", Params{}, []step{
+		// RTT 100 > 90: no slow start; gradient 0 ≤ 0: + δ each time,
+		// and the fifth increase in a row is hyperactive: + 5δ.
+		{Sample{RTT: 100}, 20_000}, {Sample{RTT: 100}, 30_000}, {Sample{RTT: 100}, 40_000},
+		{Sample{RTT: 100}, 50_000}, {Sample{RTT: 100}, 100_000}, {Sample{RTT: 100}, 150_000},
+		// diff = 0.02·10 = 0.2, grad = 0.0181818: 150e6·(1 − 0.0145454) = 147_818_181.
+		{Sample{RTT: 110}, 147_818},
+	})
+}
+
+func TestTimelyFloors(t *testing.T) {
+	run(t, "timely", Params{InitBps: 100_000_000}, []step{
+		// RTT 100 > 90 µs: no slow start; gradient 0: + δ = 110 Mbit/s.
+		{Sample{RTT: 100}, 110_000},
+		// RTT 1500: factor 1 − 0.8·(1 − 0.1) = 0.28 → 30.8 Mbit/s, but a
+		// decrease keeps at least half: 55 Mbit/s.
+		{Sample{RTT: 1500}, 55_000},
+	})
+	run(t, "timely", Params{InitBps: 100_000_000}, []step{
+		// Slow start to 200 Mbit/s, capped at 1.2 × 5_000·8/1 ms = 48 Mbit/s.
+		{Sample{RTT: 20, Elapsed: 1e6, Acked: 5_000}, 48_000},
+	})
+}
+
+// PowerTCP with b = 10 Gbit/s and τ = 10 µs: BDP 12_500 B, β = BDP/10 =
+// 1_250 B, i.e. β/τ = 1 Gbit/s; γ = 0.9.
+var powerParams = Params{LinkBps: 10_000_000_000, BaseRTT: 10 * time.Microsecond}
+
+func TestPowerTCPGolden(t *testing.T) {
+	idle := func(ts, tx uint64) Hop { return Hop{TS: ts, TxBytes: tx, RateBps: 1e10} }
+	c := run(t, "powertcp", powerParams, []step{
+		// The first records only prime: the line rate.
+		{Sample{RTT: 10, Elapsed: 1e4, Hops: []Hop{idle(1_000_000, 0), idle(1_000_000, 0)}}, 10_000_000},
+		// Both hops sent 12_500 B in 10 µs, no queue: λ = 10 Gbit/s,
+		// Γn = 1e10·(0 + 1e5)/(1e20·1e-5) = 1, Γs = 1. R = 0.9·(1e10/1 +
+		// 1e9) + 0.1·1e10 = 1.09e10, capped at the line rate.
+		{Sample{RTT: 10, Elapsed: 1e4, Hops: []Hop{idle(1_010_000, 12_500), idle(1_010_000, 12_500)}}, 10_000_000},
+		// Hop 2 queued 12_500 B more while sending 12_500: λ = 2e10,
+		// Γn = 2e10·(1e5 + 1e5)/1e15 = 4 (hop 1 has 1; the larger wins).
+		// Γs = 4. R = 0.9·(1e10/4 + 1e9) + 1e9 = 4.15e9.
+		{Sample{RTT: 20, Elapsed: 1e4, Hops: []Hop{idle(1_020_000, 25_000),
+			{QLen: 12_500, TxBytes: 25_000, TS: 1_020_000, RateBps: 1e10}}}, 4_150_000},
+		// 5 µs on, hop 2's queue fell by 6_250 while it sent 6_250: λ = 0,
+		// Γn = 0.01 (floor); hop 1: Γn = 1 wins. Δt = 5 µs:
+		// Γs = (4·5 + 1·5)/10 = 2.5. R = 0.9·(4.15e9/2.5 + 1e9) + 0.415e9 = 2.809e9.
+		{Sample{RTT: 15, Elapsed: 5e3, Hops: []Hop{idle(1_025_000, 31_250),
+			{QLen: 6_250, TxBytes: 31_250, TS: 1_025_000, RateBps: 1e10}}}, 2_809_000},
+	})
+	if p := c.(*PowerTCP); p.Fallbacks != 0 {
+		t.Fatalf("%d fallbacks with telemetry on every ACK", p.Fallbacks)
+	}
+}
+
+func TestPowerTCPBeta(t *testing.T) {
+	// β = 2_500 B: β/τ = 2 Gbit/s. From the third step above: Γs = 4,
+	// R = 0.9·(1e10/4 + 2e9) + 1e9 = 5.05e9.
+	p := powerParams
+	p.Beta = 2_500
+	h := func(ts, q, tx uint64) []Hop { return []Hop{{QLen: q, TxBytes: tx, TS: ts, RateBps: 1e10}} }
+	run(t, "powertcp", p, []step{
+		{Sample{Hops: h(1_000_000, 0, 0)}, 10_000_000},
+		{Sample{Hops: h(1_010_000, 12_500, 12_500)}, 5_050_000},
+	})
+}
+
+func TestThetaPowerTCPGolden(t *testing.T) {
+	steps := []step{
+		// The first RTT only primes: the line rate.
+		{Sample{RTT: 10, Elapsed: 10_000}, 10_000_000},
+		// dθ/dt = (20 − 10) µs/10 µs = 1: Γn = (1 + 1)·20/10 = 4 = Γs
+		// (Δt = τ). R = 0.9·(1e10/4 + 1e9) + 0.1·1e10 = 4.15e9.
+		{Sample{RTT: 20, Elapsed: 10_000}, 4_150_000},
+		// dθ/dt = −8/10: 1 + dθ/dt = 0.2, floored at 0.5: Γn = 0.5·12/10
+		// = 0.6. R = 0.9·(4.15e9/0.6 + 1e9) + 0.415e9 = 7.54e9.
+		{Sample{RTT: 12, Elapsed: 10_000}, 7_540_000},
+	}
+	run(t, "theta-powertcp", powerParams, steps)
+	// PowerTCP without telemetry falls back to the same law, and counts.
+	c := run(t, "powertcp", powerParams, steps)
+	if p := c.(*PowerTCP); p.Fallbacks != 3 {
+		t.Fatalf("fallbacks %d, want 3", p.Fallbacks)
+	}
+}
+
+func TestPowerTCPRateFloor(t *testing.T) {
+	// γ = 1 and β = 1 B (β/τ = 0.8 Mbit/s) so the floor b/1000 = 10 Mbit/s
+	// is reachable in one step.
+	p := powerParams
+	p.Beta, p.Gamma = 1, 1
+	run(t, "theta-powertcp", p, []step{
+		{Sample{RTT: 10, Elapsed: 10_000}, 10_000_000},
+		// Γn = 4 as above: R = 1e10/4 + 8e5 = 2_500_800_000.
+		{Sample{RTT: 20, Elapsed: 10_000}, 2_500_800},
+		// dθ/dt = 980/10 = 98: Γn = 99·1000/10 = 9900; R = 2.5008e9/9900
+		// + 8e5 = 1_052_606 bit/s, below the floor: 10 Mbit/s.
+		{Sample{RTT: 1000, Elapsed: 10_000}, 10_000},
+	})
+}

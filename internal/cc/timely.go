@@ -1,0 +1,91 @@
+package cc
+
+// TAS's TIMELY defaults (tas/config.c, tas/slow/cc.c; cc.md 2.2 and 2.3).
+// The paper (SIGCOMM'15) uses larger thresholds; TAS's suit a single
+// rack.
+const (
+	timelyTLowUs  = 30         // T_low: below it, always increase
+	timelyTHighUs = 150        // T_high: above it, decrease by the RTT excess
+	timelyStepBps = 10_000_000 // δ, the additive step
+	timelyInitBps = 10_000_000
+	timelyAlpha   = 0.02 // EWMA weight of a new RTT difference
+	timelyBeta    = 0.8  // multiplicative decrease factor
+	timelyMinRTT  = 11   // µs: the gradient's normalization
+	timelyMinBps  = 10_000_000
+	// timelyHAI: after this many consecutive increases the step is
+	// multiplied by it (hyperactive increase, paper 4.3: N = 5).
+	timelyHAI = 5
+)
+
+// Timely is TIMELY in TAS's form: slow start doubles the rate until the
+// RTT passes the middle of [T_low, T_high]; then below T_low the rate
+// grows by δ, above T_high it shrinks by β(1−T_high/RTT), and between them
+// the smoothed RTT gradient decides: grow by δ (5δ after 5 increases in a
+// row) when it is not positive, shrink by β·gradient otherwise. A
+// decrease never takes more than half the rate, and the rate stays within
+// 1.2x the measured rate and above 10 Mbit/s.
+type Timely struct {
+	rate, step       float64
+	prevRTT, rttDiff float64 // µs
+	slowStart        bool
+	incs             int // consecutive increases
+	act              actual
+	interval         int
+}
+
+func newTimely(p Params) Controller {
+	return &Timely{rate: float64(or(p.InitBps, timelyInitBps)), step: float64(or(p.StepBps, timelyStepBps)),
+		slowStart: true, interval: p.interval(DefaultInterval)}
+}
+
+// Update implements Controller.
+func (t *Timely) Update(s *Sample) uint32 {
+	if s.RTT == 0 {
+		return kbps(t.rate) // nothing measured yet
+	}
+	rtt := float64(s.RTT)
+	if t.prevRTT == 0 {
+		t.prevRTT = rtt
+	}
+	t.rttDiff = (1-timelyAlpha)*t.rttDiff + timelyAlpha*(rtt-t.prevRTT)
+	t.prevRTT = rtt
+	old := t.rate
+	if t.slowStart && rtt <= (timelyTLowUs+timelyTHighUs)/2 && s.Losses == 0 {
+		t.rate *= 2
+	} else {
+		t.slowStart = false
+		t.rate = t.next(rtt)
+	}
+	t.rate = max(t.rate, old/2)
+	if s.Acked > 0 {
+		t.rate = min(t.rate, t.act.cap(rateOf(s.Acked, s.Elapsed)))
+	}
+	t.rate = max(t.rate, timelyMinBps)
+	return kbps(t.rate)
+}
+
+// next is TIMELY's rate computation (paper Algorithm 1) after slow start.
+func (t *Timely) next(rtt float64) float64 {
+	grad := t.rttDiff / timelyMinRTT
+	switch {
+	case rtt < timelyTLowUs:
+		t.incs++
+		return t.rate + t.step
+	case rtt > timelyTHighUs:
+		t.incs = 0
+		return t.rate * (1 - timelyBeta*(1-timelyTHighUs/rtt))
+	case grad <= 0:
+		t.incs++
+		n := 1.0
+		if t.incs >= timelyHAI {
+			n = timelyHAI
+		}
+		return t.rate + n*t.step
+	default:
+		t.incs = 0
+		return t.rate * (1 - timelyBeta*grad)
+	}
+}
+
+// Interval implements Controller.
+func (t *Timely) Interval() int { return t.interval }
