@@ -171,3 +171,27 @@ func rateOf(acked, elapsed uint64) float64 {
 	}
 	return float64(acked) * 8e9 / float64(elapsed)
 }
+
+// ids numbers the algorithms for the application ABI (the Flags byte of a
+// connect or listen request, appif.Ctl): 0 is the stack's default. The
+// numbers are part of the ABI: append only.
+var ids = [...]string{"", "reno", "dctcp-rate", "dctcp-win", "timely", "const-rate", "powertcp", "theta-powertcp"}
+
+// ID returns the ABI number of algorithm name ("" is 0, the default).
+func ID(name string) (uint8, error) {
+	for i, n := range ids {
+		if n == name {
+			return uint8(i), nil
+		}
+	}
+	return 0, fmt.Errorf("%q (have %v): %w", name, Names(), ErrUnknown)
+}
+
+// NameOf returns the algorithm with ABI number id; false for a number no
+// algorithm has (an application's value: validate it).
+func NameOf(id uint8) (string, bool) {
+	if int(id) >= len(ids) {
+		return "", false
+	}
+	return ids[id], true
+}

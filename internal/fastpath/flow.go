@@ -128,11 +128,16 @@ const pacerBurstBytes = 20_000
 type FlowCounters struct {
 	AckedBytes  atomic.Uint64
 	ECNBytes    atomic.Uint64 // acknowledged bytes whose ACK carried ECE
+	Acks        atomic.Uint64 // ACKs that acknowledged new data
 	SRTT        atomic.Uint32 // µs
+	LastRTT     atomic.Uint32 // µs, the latest raw sample (delay-based CC wants it unsmoothed)
 	Retransmits atomic.Uint64 // segments sent again
 	FastRetx    atomic.Uint64 // fast-retransmit (recovery) episodes
 	RTOs        atomic.Uint64
-	RateKbps    atomic.Uint32 // set by the slow path; 0 = unlimited
+	// RateKbps is set by the slow path's congestion control; 0 =
+	// unlimited. A flow with a rate is paced, probes with its rate rather
+	// than its window, and reacts to ECE only through the slow path.
+	RateKbps atomic.Uint32
 }
 
 // FlowParams is what the slow path knows when a handshake completes.
@@ -237,7 +242,9 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	ctr := &fs.Counters[id]
 	ctr.AckedBytes.Store(0)
 	ctr.ECNBytes.Store(0)
+	ctr.Acks.Store(0)
 	ctr.SRTT.Store(c.rto.SRTT())
+	ctr.LastRTT.Store(p.RTTSample)
 	ctr.Retransmits.Store(0)
 	ctr.FastRetx.Store(0)
 	ctr.RTOs.Store(0)

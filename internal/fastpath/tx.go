@@ -215,7 +215,7 @@ func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) 
 	retx := start.LessThan(f.sndMax)
 	if n > 0 {
 		flags |= wire.TCPFlagPSH
-		if f.flags&fCwrPend != 0 && !retx {
+		if (f.flags&fCwrPend != 0 || f.flags&fECN != 0 && c.pacer.Rate() != 0) && !retx {
 			flags |= wire.TCPFlagCWR
 			f.flags &^= fCwrPend
 		}

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/fastpath"
 	"gotas/internal/tcp"
 	"gotas/internal/wire"
@@ -18,11 +19,13 @@ func (sp *slow) request(c *svcCtx, m *appif.Ctl) {
 		var h appif.Handle
 		if m.LocalPort == 0 || sp.listeners[m.LocalPort] != nil {
 			st = int32(syscall.EADDRINUSE)
+		} else if _, ok := cc.NameOf(m.Flags); !ok {
+			st = int32(syscall.EINVAL) // the application's congestion-control choice
 		} else {
 			sp.lstGen++
 			h = appif.MakeHandle(uint32(m.LocalPort), sp.lstGen)
 			sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c,
-				backlog: min(max(int(m.Backlog), 1), maxBacklog)}
+				backlog: min(max(int(m.Backlog), 1), maxBacklog), ccAlg: m.Flags}
 			sp.holdPort(m.LocalPort)
 		}
 		sp.post(c, appif.Ctl{Type: appif.MsgListenOpened, Cookie: m.Cookie, Handle: h, Status: st, LocalPort: m.LocalPort})
@@ -68,6 +71,10 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		sp.post(c, appif.Ctl{Type: appif.MsgConnOpened, Cookie: m.Cookie, Status: int32(e),
 			RemoteIP: m.RemoteIP, RemotePort: m.RemotePort})
 	}
+	if _, ok := cc.NameOf(m.Flags); !ok {
+		fail(syscall.EINVAL) // the application's congestion-control choice
+		return
+	}
 	dst := wire.Addr4(m.RemoteIP)
 	hop, ok := sp.routes.Lookup(dst.Addr())
 	if !ok {
@@ -80,7 +87,7 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		fail(syscall.EADDRNOTAVAIL)
 		return
 	}
-	x := &conn{key: k, state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true}
+	x := &conn{key: k, state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true, ccAlg: m.Flags}
 	if e := sp.allocFlow(x); e != 0 {
 		sp.releasePort(k)
 		fail(e)
@@ -410,6 +417,7 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 		return false // cannot happen: the table is sized for MaxFlows
 	}
 	x.state = stEstablished
+	sp.ccStart(x)
 	st := &sp.st
 	st.established.Add(1)
 	for _, o := range []struct {
@@ -435,7 +443,7 @@ func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.
 		sp.sendCookie(smac, k, seq, fl, o)
 		return
 	}
-	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, lst: l, irs: seq, rmac: smac}
+	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, lst: l, irs: seq, rmac: smac, ccAlg: l.ccAlg}
 	l.pending++
 	cfg := &sp.s.cfg
 	x.negotiate(o, cfg)
@@ -512,6 +520,7 @@ func (sp *slow) gone(m *fastpath.CtlMsg) {
 	}
 	// The core removed the table entry; its tombstone can go now.
 	sp.s.sh.Flows.Reclaim(x.key)
+	sp.ccStop(x)
 	graceful := m.Flags&fastpath.GoneRxFin != 0 && m.Flags&fastpath.GoneTxFinAcked != 0
 	// A flow we abandon (closed with data unread or unsent, or whose
 	// rings the app corrupted) is reset, so the peer does not wait on it.

@@ -49,6 +49,10 @@ type conn struct {
 	synTime            uint64
 	retries            int
 	deadline           uint64 // handshake retransmission (ns); 0: none
+	// ccAlg is the congestion control the application chose (cc.ID; 0:
+	// the stack's Config.CC); cc its loop state while in the fast path.
+	ccAlg uint8
+	cc    *ccState
 }
 
 type listener struct {
@@ -56,6 +60,7 @@ type listener struct {
 	port             uint16
 	ctx              *svcCtx
 	backlog, pending int    // half-open records: the bound, and how many
+	ccAlg            uint8  // congestion control for accepted conns (cc.ID)
 	lastOverflow     uint64 // when a SYN last got a cookie (ns); 0: never
 }
 
@@ -76,6 +81,7 @@ type slowCounters struct {
 	acceptNoMem, cookiesSent, cookiesOK, cookiesBad atomic.Uint64
 	badChecksum, noRoute                            atomic.Uint64
 	ringBytesDiscarded                              atomic.Uint64
+	ccKicks                                         atomic.Uint64
 	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
 
@@ -103,6 +109,7 @@ type slow struct {
 	hs        map[*conn]struct{} // conns with a handshake deadline
 	ctxs      []*svcCtx
 	nextTimer uint64
+	ccFlows   []*conn // flows with a congestion-control loop (cc.go)
 	secret    [32]byte
 	hostTx    *fastpath.TxBatch
 	frame     [nic.MaxFrame]byte
@@ -180,7 +187,7 @@ func (sp *slow) stats() StackStats {
 		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
 		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
 		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
-		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load()}
+		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load(), CCKicks: st.ccKicks.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -460,6 +467,7 @@ func (sp *slow) free(c *conn, keepPort bool) {
 	if c.lst != nil && c.state == stSynRcvd {
 		c.lst.pending--
 	}
+	sp.ccStop(c)
 	if sp.byID[c.id] == c {
 		sp.byID[c.id] = nil
 		sp.freeIDs = append(sp.freeIDs, c.id)
@@ -507,6 +515,7 @@ func (sp *slow) timers(now uint64) {
 		}
 	}
 	next = minNZ(next, sp.expireTimeWait(now, -1))
+	next = minNZ(next, sp.ccTick(now))
 	sp.nextTimer = next
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/fastpath"
 	"gotas/internal/nic"
 	"gotas/internal/shm"
@@ -63,6 +64,11 @@ type Config struct {
 	Clock func() uint64
 	// BusyPoll keeps the fast-path cores spinning (--fp-no-ints).
 	BusyPoll bool
+	// CC is the congestion control of connections that do not choose
+	// one (a cc.Names() entry; default "reno": the fast path's window,
+	// no pacing). CCParams tunes the rate-based ones.
+	CC       string
+	CCParams cc.Params
 }
 
 // Resources counts what connections hold, for leak checks.
@@ -103,6 +109,8 @@ type StackStats struct {
 	// RingBytesDiscarded counts ring bytes whose pages were given back to
 	// the kernel when their connection was freed.
 	RingBytesDiscarded uint64
+	// CCKicks counts rate changes congestion control sent to a core.
+	CCKicks uint64
 }
 
 // Stack is a complete TCP/IP stack on one port: fast-path engines and
@@ -173,6 +181,12 @@ func RegionSizeFor(maxFlows int, rx, tx uint32) uint64 {
 func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	if !cfg.Prefix.Addr().Is4() {
 		return nil, errors.New("slowpath: Config.Prefix must be an IPv4 prefix")
+	}
+	if cfg.CC == "" {
+		cfg.CC = "reno"
+	}
+	if _, err := cc.New(cfg.CC, cfg.CCParams); err != nil {
+		return nil, fmt.Errorf("slowpath: Config.CC: %w", err)
 	}
 	if cfg.RxBuf == 0 {
 		cfg.RxBuf = DefaultRingSize

@@ -1,0 +1,119 @@
+package slowpath
+
+import (
+	"gotas/internal/cc"
+	"gotas/internal/fastpath"
+)
+
+// Congestion control runs here, as in TAS (tas/slow/cc.c): every few RTTs
+// each controlled flow's counter deltas go to its cc.Controller, and a new
+// rate is written into the flow's counters and announced to the core with
+// KtxKick, so the pacer applies it before the flow's next segment.
+
+// ccGranularity is the least time between two passes over the flows
+// (TAS's cc_control_granularity, tas/config.c: 50 µs).
+const ccGranularity = 50_000
+
+// ccInitRTT is the RTT assumed before the flow has a sample (TAS's
+// tcp_rtt_init: 50 µs).
+const ccInitRTT = 50_000
+
+// ccState is one controlled flow's loop state.
+type ccState struct {
+	ctl   cc.Controller
+	next  uint64 // ns: the next update
+	last  uint64 // ns: the previous update
+	acks  uint64 // counter values at the previous update
+	acked uint64
+	ecn   uint64
+	loss  uint64
+	rate  uint32 // kbit/s in force
+	idx   int    // position in slow.ccFlows
+}
+
+// ccName is the algorithm x runs: its own choice or the stack's default.
+func (sp *slow) ccName(x *conn) string {
+	if n, ok := cc.NameOf(x.ccAlg); ok && n != "" {
+		return n
+	}
+	return sp.s.cfg.CC
+}
+
+// ccStart attaches a controller to a flow that just entered the fast
+// path. Reno sets no rate, so it needs no loop: the window stays in charge.
+func (sp *slow) ccStart(x *conn) {
+	name := sp.ccName(x)
+	if name == "" || name == "reno" {
+		return
+	}
+	ctl, err := cc.New(name, sp.s.cfg.CCParams)
+	if err != nil {
+		return // NewStack validated both
+	}
+	now := sp.now()
+	st := &ccState{ctl: ctl, last: now, idx: len(sp.ccFlows)}
+	st.next = now + sp.ccPeriod(x, st)
+	x.cc = st
+	sp.ccFlows = append(sp.ccFlows, x)
+	sp.armTimer(st.next)
+}
+
+// ccStop detaches x's controller (the flow left the fast path).
+func (sp *slow) ccStop(x *conn) {
+	st := x.cc
+	if st == nil {
+		return
+	}
+	last := len(sp.ccFlows) - 1
+	moved := sp.ccFlows[last]
+	sp.ccFlows[st.idx] = moved
+	moved.cc.idx = st.idx
+	sp.ccFlows[last] = nil
+	sp.ccFlows = sp.ccFlows[:last]
+	x.cc = nil
+}
+
+// ccPeriod is the time to the flow's next update: its interval in RTTs.
+func (sp *slow) ccPeriod(x *conn, st *ccState) uint64 {
+	rtt := uint64(sp.s.sh.Flows.Counters[x.id].SRTT.Load()) * 1000
+	if rtt == 0 {
+		rtt = ccInitRTT
+	}
+	return max(rtt*uint64(st.ctl.Interval()), ccGranularity)
+}
+
+// ccTick updates the flows that are due and returns when the next one is
+// (0: none).
+func (sp *slow) ccTick(now uint64) uint64 {
+	var next uint64
+	for _, x := range sp.ccFlows {
+		st := x.cc
+		if now >= st.next {
+			sp.ccUpdate(x, st, now)
+		}
+		next = minNZ(next, st.next)
+	}
+	if next != 0 {
+		next = max(next, now+ccGranularity)
+	}
+	return next
+}
+
+// ccUpdate runs one control step for x.
+func (sp *slow) ccUpdate(x *conn, st *ccState, now uint64) {
+	ctr := &sp.s.sh.Flows.Counters[x.id]
+	acks, acked, ecn := ctr.Acks.Load(), ctr.AckedBytes.Load(), ctr.ECNBytes.Load()
+	loss := ctr.FastRetx.Load() + ctr.RTOs.Load()
+	s := cc.Sample{Elapsed: now - st.last, Acks: acks - st.acks, Acked: acked - st.acked,
+		ECN: min(ecn-st.ecn, acked-st.acked), Losses: loss - st.loss, RTT: ctr.LastRTT.Load(), SRTT: ctr.SRTT.Load()}
+	st.acks, st.acked, st.ecn, st.loss, st.last = acks, acked, ecn, loss, now
+	rate := st.ctl.Update(&s)
+	st.next = now + sp.ccPeriod(x, st)
+	if rate == st.rate {
+		return
+	}
+	st.rate = rate
+	ctr.RateKbps.Store(rate)
+	sp.st.ccKicks.Add(1)
+	sp.toCore(0, fastpath.CtlMsg{Type: fastpath.KtxKick, ID: x.id, Handle: uint64(x.handle)}, nil)
+}
