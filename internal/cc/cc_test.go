@@ -67,91 +67,109 @@ func TestConstRate(t *testing.T) {
 }
 
 func TestDCTCPRateGolden(t *testing.T) {
-	// Start 10 Mbit/s, α0 = 1, g = 1/16, step 10 Mbit/s.
+	// Start 10 Mbit/s, α0 = 0, g = 1/16, step 10 Mbit/s. The measured
+	// rate (7/8 EWMA from 0, cap 1.2·max(act, EWMA)) never binds here.
 	run(t, "dctcp-rate", Params{}, []step{
-		// F = 0: α = 15/16 = 0.9375. Slow start doubles: 20 Mbit/s.
-		// Measured 72_500·8/100 µs = 5.8 Gbit/s; the cap (6.96) does not bind.
+		// No marks: slow start doubles 10 → 20 Mbit/s (act 72_500·8/100 µs
+		// = 5.8 Gbit/s).
 		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500}, 20_000},
-		// F = 0.5: α = 0.9375·15/16 + 0.5/16 = 0.91015625; a mark ends
-		// slow start: 20e6·(1 − 0.455078125) = 10_898_437.5 bit/s.
-		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500, ECN: 36_250}, 10_898},
-		// No marks, out of slow start: + 10 Mbit/s = 20_898_437.5.
-		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500}, 20_898},
+		// A mark ends slow start and is acted on at once: F = 0.5,
+		// α = 0 + 0.5/16 = 0.03125; 20e6·(1 − 0.015625) = 19_687_500.
+		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500, ECN: 36_250}, 19_687},
+		// No marks: α = 0.03125·15/16; + 10 Mbit/s = 29_687_500.
+		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500}, 29_687},
 		// 49 ACKs are fewer than 50: no update.
-		{Sample{Elapsed: 100_000, Acks: 49, Acked: 71_050}, 20_898},
-		// With the next ACK there are 50, one loss: halve = 10_449_218.75.
-		{Sample{Elapsed: 100_000, Acks: 1, Acked: 1_450, Losses: 1}, 10_449},
+		{Sample{Elapsed: 100_000, Acks: 49, Acked: 71_050}, 29_687},
+		// The next ACK makes 50, with a loss: halve = 14_843_750.
+		{Sample{Elapsed: 100_000, Acks: 1, Acked: 1_450, Losses: 1}, 14_843},
+		// α went 0.03125 → 0.029296875 (no marks) and the loss left it;
+		// F = 1: α = 0.029296875·15/16 + 1/16 = 0.0899658203125;
+		// 14_843_750·(1 − 0.04498291015625) = 14_176_040.6.
+		{Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500, ECN: 72_500}, 14_176},
 	})
 }
 
 func TestDCTCPRateCapAndFloor(t *testing.T) {
 	run(t, "dctcp-rate", Params{InitBps: 100_000_000}, []step{
-		// Measured 5_000·8/1 ms = 40 Mbit/s (EWMA starts there): slow
-		// start's 200 Mbit/s is capped at 1.2·40 = 48 Mbit/s.
-		{Sample{Elapsed: 1e6, Acks: 50, Acked: 5_000}, 48_000},
-		// Measured 120 Mbit/s, EWMA 7/8·40 + 1/8·120 = 50: cap 144;
-		// slow start gives 96.
-		{Sample{Elapsed: 1e6, Acks: 50, Acked: 15_000}, 96_000},
-		// Measured 40, EWMA 7/8·50 + 1/8·40 = 48.75 > 40: cap 1.2·48.75 = 58.5.
-		{Sample{Elapsed: 1e6, Acks: 50, Acked: 5_000}, 58_500},
+		// act = 5_000·8/1 ms = 40 Mbit/s, EWMA 40/8 = 5: the rate is
+		// capped at 1.2·40 = 48 before slow start doubles it: 96.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 5_000}, 96_000},
+		// act 120, EWMA 7/8·5 + 15 = 19.375: cap 144 does not bind: 192.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 15_000}, 192_000},
+		// act 40, EWMA 7/8·19.375 + 5 = 21.953125: cap 48 → 96.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 5_000}, 96_000},
+		// act 8, EWMA 7/8·21.953125 + 1 = 20.208984375 > act: cap
+		// 1.2·20.208984375 = 24.25078125 → doubled 48.5015625.
+		{Sample{Elapsed: 1e6, Acks: 50, Acked: 1_000}, 48_501},
 	})
-	// Losses halve 10 → 5 → 2.5 → 1.25 → 1 Mbit/s (the floor).
-	loss := Sample{Losses: 1}
+	// A loss ends slow start and halves: 10 → 5 → 2.5 → 1.25 → 1 Mbit/s
+	// (the floor).
+	loss := Sample{Elapsed: 100_000, Acks: 50, Acked: 72_500, Losses: 1}
 	run(t, "dctcp-rate", Params{}, []step{{loss, 5_000}, {loss, 2_500}, {loss, 1_250}, {loss, 1_000}})
 }
 
 func TestDCTCPWinGolden(t *testing.T) {
-	// w0 = 2800 B, MSS 1448, link 10 Gbit/s; rate = w·8/max(RTT, w·8/link).
+	// w0 = 2800 B, MSS 1448, α0 = 0, link 10 Gbit/s; rate = w·8/max(RTT, w·8/link).
 	run(t, "dctcp-win", Params{}, []step{
 		// Slow start: w = 2800 + 2896 = 5696; 5696·8/100 µs = 455.68 Mbit/s.
 		{Sample{Acked: 2_896, SRTT: 100}, 455_680},
-		// α = 0.9375·15/16 + 0.5/16 = 0.91015625; w = 5696·0.544921875
-		// = 3103.875; ·8/100 µs = 248.31 Mbit/s.
-		{Sample{Acked: 5_696, ECN: 2_848, SRTT: 100}, 248_310},
-		// Congestion avoidance: w += 1448·3104/3103.875 = 1448.058314;
-		// w = 4551.933314; ·8/100 µs = 364_154_665 bit/s.
-		{Sample{Acked: 3_104, SRTT: 100}, 364_154},
-		// RTT 1 µs < w·8/link = 3.64 µs: the link rate.
+		// A mark ends slow start and is acted on: α = 0.5/16 = 0.03125;
+		// w = 5696·(1 − 0.015625) = 5607; ·8/100 µs = 448.56 Mbit/s.
+		{Sample{Acked: 5_696, ECN: 2_848, SRTT: 100}, 448_560},
+		// Congestion avoidance: w += 1448·3104/5607 = 801.603710;
+		// w = 6408.603710; ·8/100 µs = 512_688_296.8 bit/s.
+		{Sample{Acked: 3_104, SRTT: 100}, 512_688},
+		// RTT 1 µs < w·8/link = 5.13 µs: the link rate.
 		{Sample{SRTT: 1}, 10_000_000},
-		// Loss halves: w = 2275.966657; ·8/100 µs = 182_077_332.6.
-		{Sample{Losses: 1, SRTT: 100}, 182_077},
+		// Loss halves: w = 3204.301855; ·8/100 µs = 256_344_148.4.
+		{Sample{Losses: 1, SRTT: 100}, 256_344},
 	})
 }
+
+// fast is an ACK sample whose measured rate (125_000·8/100 µs = 10 Gbit/s)
+// never caps TIMELY.
+func fast(rtt uint32) Sample { return Sample{RTT: rtt, Elapsed: 100_000, Acked: 125_000} }
 
 func TestTimelyGolden(t *testing.T) {
 	// T_low 30, T_high 150, δ 10 Mbit/s, α 0.02, β 0.8, minRTT 11 µs.
 	run(t, "timely", Params{}, []step{
 		// Slow start while RTT ≤ 90 µs: 10 → 20 Mbit/s.
-		{Sample{RTT: 20}, 20_000},
+		{fast(20), 20_000},
 		// RTT 100 > 90 ends slow start. diff = 0.02·80 = 1.6, grad =
 		// 1.6/11 = 0.145454; 20e6·(1 − 0.8·0.145454) = 17_672_727.
-		{Sample{RTT: 100}, 17_672},
-		// RTT 200 > T_high: ·(1 − 0.8·(1 − 150/200)) = ·0.8 = 14_138_181.
-		{Sample{RTT: 200}, 14_138},
+		{fast(100), 17_672},
+		// RTT 200 > T_high: diff = 0.98·1.6 + 0.02·100 = 3.568;
+		// ·(1 − 0.8·(1 − 150/200)) = ·0.8 = 14_138_181.
+		{fast(200), 14_138},
 		// RTT 20 < T_low: + δ = 24_138_181.
-		{Sample{RTT: 20}, 24_138},
+		{fast(20), 24_138},
 	})
 	run(t, "timely", Params{}, []step{
 		// RTT 100 > 90: no slow start; gradient 0 ≤ 0: + δ each time,
-		// and the fifth increase in a row is hyperactive: + 5δ.
-		{Sample{RTT: 100}, 20_000}, {Sample{RTT: 100}, 30_000}, {Sample{RTT: 100}, 40_000},
-		{Sample{RTT: 100}, 50_000}, {Sample{RTT: 100}, 100_000}, {Sample{RTT: 100}, 150_000},
+		// and from the fifth such increase in a row + 5δ.
+		{fast(100), 20_000}, {fast(100), 30_000}, {fast(100), 40_000},
+		{fast(100), 50_000}, {fast(100), 100_000}, {fast(100), 150_000},
 		// diff = 0.02·10 = 0.2, grad = 0.0181818: 150e6·(1 − 0.0145454) = 147_818_181.
-		{Sample{RTT: 110}, 147_818},
+		{fast(110), 147_818},
 	})
 }
 
-func TestTimelyFloors(t *testing.T) {
+func TestTimelyFloorsAndCap(t *testing.T) {
 	run(t, "timely", Params{InitBps: 100_000_000}, []step{
-		// RTT 100 > 90 µs: no slow start; gradient 0: + δ = 110 Mbit/s.
-		{Sample{RTT: 100}, 110_000},
-		// RTT 1500: factor 1 − 0.8·(1 − 0.1) = 0.28 → 30.8 Mbit/s, but a
-		// decrease keeps at least half: 55 Mbit/s.
-		{Sample{RTT: 1500}, 55_000},
+		// RTT 100 > 90 µs: no slow start; no previous RTT, gradient 0: + δ.
+		{fast(100), 110_000},
+		// RTT 1500: factor 1 − 0.8·(1 − 0.1) = 0.28 → 30.8 Mbit/s, but one
+		// update keeps at least half: 55 Mbit/s.
+		{fast(1500), 55_000},
 	})
 	run(t, "timely", Params{InitBps: 100_000_000}, []step{
-		// Slow start to 200 Mbit/s, capped at 1.2 × 5_000·8/1 ms = 48 Mbit/s.
-		{Sample{RTT: 20, Elapsed: 1e6, Acked: 5_000}, 48_000},
+		// Out of slow start the rate is first capped at 1.2 × 5_000·8/1 ms
+		// = 48 Mbit/s, then grows by δ: 58.
+		{Sample{RTT: 100, Elapsed: 1e6, Acked: 5_000}, 58_000},
+	})
+	run(t, "timely", Params{InitBps: 100_000_000}, []step{
+		// In slow start there is no cap: 200 Mbit/s.
+		{Sample{RTT: 20, Elapsed: 1e6, Acked: 5_000}, 200_000},
 	})
 }
 

@@ -19,9 +19,9 @@ const (
 	// actWeight is the weight of a new measurement in the EWMA of the
 	// measured rate: 1/8 (TAS keeps 7/8 of the old value).
 	actWeight = 1.0 / 8
-	// dctcpAlpha0 is α before the first update: 1, as RFC 8257 3.3 and
-	// Linux's dctcp_alpha_on_init, so the first marks cut hard.
-	dctcpAlpha0 = 1.0
+	// dctcpAlpha0 is α before the first update: 0, as TAS (RFC 8257 3.3
+	// and Linux start at 1 instead).
+	dctcpAlpha0 = 0.0
 	// dctcpMinBps is our floor (TAS's is 0): a rate of 0 means
 	// "unlimited" to the fast path, and a flow paced near 0 would never
 	// gather the 50 ACKs an update waits for.
@@ -40,24 +40,22 @@ func dctcpAlpha(alpha float64, acked, ecn uint64) float64 {
 
 // actual tracks the measured sending rate for the 1.2x cap.
 type actual struct {
-	ewma float64 // bit/s; 0 before the first measurement
+	ewma float64 // bit/s, starting from 0 as TAS's
 }
 
 // cap returns the rate limit 1.2·max(act, EWMA) after folding act in.
 func (a *actual) cap(act float64) float64 {
-	if a.ewma == 0 {
-		a.ewma = act
-	} else {
-		a.ewma = (1-actWeight)*a.ewma + actWeight*act
-	}
+	a.ewma = (1-actWeight)*a.ewma + actWeight*act
 	return actCap * max(act, a.ewma)
 }
 
 // DCTCPRate is TAS's default controller (dctcp-rate, tas/slow/cc.c): DCTCP
-// in the rate domain. Once 50 ACKs have arrived it updates α from the
-// marked fraction; a loss halves the rate, any mark cuts it by α/2,
-// otherwise slow start doubles it (until the first mark or loss) or it
-// grows by a fixed step; the result is capped at 1.2x the measured rate.
+// in the rate domain. It acts once 50 ACKs have arrived: the rate is first
+// capped at 1.2x the measured rate (so an application-limited flow does
+// not bank a rate it never used); slow start doubles it until the first
+// mark or loss; after that a loss halves it, and otherwise α is updated
+// from the marked fraction and any mark cuts the rate by α/2, no mark adds
+// a fixed step.
 type DCTCPRate struct {
 	rate, alpha, step float64
 	slowStart         bool
@@ -92,28 +90,32 @@ func accumulate(acc *Sample, s *Sample) {
 func (d *DCTCPRate) Update(s *Sample) uint32 {
 	accumulate(&d.acc, s)
 	a := d.acc
-	if a.Acks < dctcpMinAcks && a.Losses == 0 {
+	if a.Acks < dctcpMinAcks {
 		return kbps(d.rate)
 	}
 	d.acc = Sample{}
-	d.alpha = dctcpAlpha(d.alpha, a.Acked, a.ECN)
-	switch {
-	case a.Losses > 0:
-		d.slowStart = false
-		d.rate /= 2
-	case a.ECN > 0:
-		d.slowStart = false
-		d.rate *= 1 - d.alpha/2
-	case d.slowStart:
+	d.rate = min(d.rate, d.act.cap(rateOf(a.Acked, a.Elapsed)))
+	if d.slowStart && a.Losses == 0 && a.ECN == 0 {
 		d.rate *= 2
-	default:
-		d.rate += d.step
-	}
-	if a.Acked > 0 {
-		d.rate = min(d.rate, d.act.cap(rateOf(a.Acked, a.Elapsed)))
+	} else {
+		d.slowStart = false
+		d.rate = d.avoid(&a)
 	}
 	d.rate = max(d.rate, dctcpMinBps)
 	return kbps(d.rate)
+}
+
+// avoid is congestion avoidance: halve on loss, else DCTCP's α cut on
+// marks or the additive step.
+func (d *DCTCPRate) avoid(a *Sample) float64 {
+	if a.Losses > 0 {
+		return d.rate / 2
+	}
+	d.alpha = dctcpAlpha(d.alpha, a.Acked, a.ECN)
+	if a.ECN > 0 {
+		return d.rate * (1 - d.alpha/2)
+	}
+	return d.rate + d.step
 }
 
 // Interval implements Controller.

@@ -9,7 +9,9 @@ const (
 // DCTCPWin is TAS's window-domain DCTCP (dctcp-win): a window grown by
 // the acknowledged bytes in slow start and by MSS·acked/w in congestion
 // avoidance, cut by α/2 on marks (SIGCOMM'10 eq. 2) and halved on loss,
-// turned into a rate w/max(RTT, w/link rate) (TAS's window_to_rate).
+// turned into a rate w/max(RTT, w/link rate) (TAS's window_to_rate). As
+// in TAS, the first sign of congestion ends slow start and is acted on
+// in the same update.
 type DCTCPWin struct {
 	win, alpha float64
 	mss, link  float64
@@ -24,22 +26,31 @@ func newDCTCPWin(p Params) Controller {
 
 // Update implements Controller.
 func (d *DCTCPWin) Update(s *Sample) uint32 {
-	d.alpha = dctcpAlpha(d.alpha, s.Acked, s.ECN)
-	switch {
-	case s.Losses > 0:
-		d.slowStart = false
-		d.win /= 2
-	case s.ECN > 0:
-		d.slowStart = false
-		d.win *= 1 - d.alpha/2
-	case d.slowStart:
+	if d.slowStart && s.Losses == 0 && s.ECN == 0 {
 		d.win += float64(s.Acked)
-	case s.Acked > 0:
-		d.win += d.mss * float64(s.Acked) / d.win
+	} else {
+		d.slowStart = false
+		d.avoid(s)
 	}
 	d.win = max(d.win, d.mss)
 	rtt := float64(or(uint64(s.SRTT), initRTTUs)) / 1e6 // s
 	return kbps(d.win * 8 / max(rtt, d.win*8/d.link))
+}
+
+// avoid is congestion avoidance: halve on loss, else DCTCP's α cut on
+// marks or about one MSS per window of acknowledged data.
+func (d *DCTCPWin) avoid(s *Sample) {
+	if s.Losses > 0 {
+		d.win /= 2
+		return
+	}
+	d.alpha = dctcpAlpha(d.alpha, s.Acked, s.ECN)
+	switch {
+	case s.ECN > 0:
+		d.win *= 1 - d.alpha/2
+	case s.Acked > 0:
+		d.win += d.mss * float64(s.Acked) / d.win
+	}
 }
 
 // Interval implements Controller.

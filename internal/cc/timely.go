@@ -18,17 +18,17 @@ const (
 )
 
 // Timely is TIMELY in TAS's form: slow start doubles the rate until the
-// RTT passes the middle of [T_low, T_high]; then below T_low the rate
-// grows by δ, above T_high it shrinks by β(1−T_high/RTT), and between them
-// the smoothed RTT gradient decides: grow by δ (5δ after 5 increases in a
-// row) when it is not positive, shrink by β·gradient otherwise. A
-// decrease never takes more than half the rate, and the rate stays within
-// 1.2x the measured rate and above 10 Mbit/s.
+// RTT passes the middle of [T_low, T_high]; after it the rate is first
+// capped at 1.2x the measured rate, then below T_low it grows by δ, above
+// T_high it shrinks by β(1−T_high/RTT), and between them the smoothed RTT
+// gradient decides: grow by δ (5δ from the fifth such increase in a row)
+// when it is not positive, shrink by β·gradient otherwise. One update
+// never takes more than half the rate, and the rate stays above 10 Mbit/s.
 type Timely struct {
 	rate, step       float64
 	prevRTT, rttDiff float64 // µs
 	slowStart        bool
-	incs             int // consecutive increases
+	incs             int // consecutive gradient-driven increases
 	act              actual
 	interval         int
 }
@@ -40,27 +40,28 @@ func newTimely(p Params) Controller {
 
 // Update implements Controller.
 func (t *Timely) Update(s *Sample) uint32 {
+	act := t.act.cap(rateOf(s.Acked, s.Elapsed))
 	if s.RTT == 0 {
 		return kbps(t.rate) // nothing measured yet
 	}
 	rtt := float64(s.RTT)
-	if t.prevRTT == 0 {
-		t.prevRTT = rtt
+	if t.slowStart && rtt > (timelyTLowUs+timelyTHighUs)/2 {
+		t.slowStart = false
 	}
-	t.rttDiff = (1-timelyAlpha)*t.rttDiff + timelyAlpha*(rtt-t.prevRTT)
+	if !t.slowStart {
+		t.rate = min(t.rate, act)
+	}
+	if t.prevRTT != 0 {
+		t.rttDiff = (1-timelyAlpha)*t.rttDiff + timelyAlpha*(rtt-t.prevRTT)
+	}
 	t.prevRTT = rtt
 	old := t.rate
-	if t.slowStart && rtt <= (timelyTLowUs+timelyTHighUs)/2 && s.Losses == 0 {
+	if t.slowStart {
 		t.rate *= 2
 	} else {
-		t.slowStart = false
 		t.rate = t.next(rtt)
 	}
-	t.rate = max(t.rate, old/2)
-	if s.Acked > 0 {
-		t.rate = min(t.rate, t.act.cap(rateOf(s.Acked, s.Elapsed)))
-	}
-	t.rate = max(t.rate, timelyMinBps)
+	t.rate = max(t.rate, old/2, timelyMinBps)
 	return kbps(t.rate)
 }
 
@@ -69,18 +70,18 @@ func (t *Timely) next(rtt float64) float64 {
 	grad := t.rttDiff / timelyMinRTT
 	switch {
 	case rtt < timelyTLowUs:
-		t.incs++
+		t.incs = 0 // as TAS: HAI counts gradient-driven increases only
 		return t.rate + t.step
 	case rtt > timelyTHighUs:
 		t.incs = 0
 		return t.rate * (1 - timelyBeta*(1-timelyTHighUs/rtt))
 	case grad <= 0:
 		t.incs++
-		n := 1.0
 		if t.incs >= timelyHAI {
-			n = timelyHAI
+			t.incs-- // stay hyperactive while the gradient stays down
+			return t.rate + timelyHAI*t.step
 		}
-		return t.rate + n*t.step
+		return t.rate + t.step
 	default:
 		t.incs = 0
 		return t.rate * (1 - timelyBeta*grad)
