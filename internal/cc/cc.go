@@ -33,7 +33,7 @@ type Sample struct {
 	Acked   uint64 // bytes newly acknowledged
 	ECN     uint64 // of those, bytes acknowledged by ACKs carrying ECE
 	Losses  uint64 // loss events: retransmitted segments, fast retransmits, RTOs
-	RTT     uint32 // µs, the latest raw RTT sample (0: none yet)
+	RTT     uint32 // µs, a raw RTT sample taken since the previous Update (0: none)
 	SRTT    uint32 // µs, the smoothed RTT (0: none yet)
 	// Hops is the in-band telemetry the receiver echoed on the latest
 	// ACK, one record per switch hop; nil when there is none.

@@ -174,7 +174,8 @@ func TestTimelyFloorsAndCap(t *testing.T) {
 }
 
 // PowerTCP with b = 10 Gbit/s and τ = 10 µs: BDP 12_500 B, β = BDP/10 =
-// 1_250 B, i.e. β/τ = 1 Gbit/s; γ = 0.9.
+// 1_250 B; γ = 0.9. The additive term is β/θ: 1 Gbit/s at θ = 10 µs,
+// 0.5 Gbit/s at 20 µs.
 var powerParams = Params{LinkBps: 10_000_000_000, BaseRTT: 10 * time.Microsecond}
 
 func TestPowerTCPGolden(t *testing.T) {
@@ -188,14 +189,16 @@ func TestPowerTCPGolden(t *testing.T) {
 		{Sample{RTT: 10, Elapsed: 1e4, Hops: []Hop{idle(1_010_000, 12_500), idle(1_010_000, 12_500)}}, 10_000_000},
 		// Hop 2 queued 12_500 B more while sending 12_500: λ = 2e10,
 		// Γn = 2e10·(1e5 + 1e5)/1e15 = 4 (hop 1 has 1; the larger wins).
-		// Γs = 4. R = 0.9·(1e10/4 + 1e9) + 1e9 = 4.15e9.
+		// Γs = 4; θ = 20 µs. R = 0.9·(1e10/4 + 0.5e9) + 1e9 = 3.7e9.
 		{Sample{RTT: 20, Elapsed: 1e4, Hops: []Hop{idle(1_020_000, 25_000),
-			{QLen: 12_500, TxBytes: 25_000, TS: 1_020_000, RateBps: 1e10}}}, 4_150_000},
+			{QLen: 12_500, TxBytes: 25_000, TS: 1_020_000, RateBps: 1e10}}}, 3_700_000},
 		// 5 µs on, hop 2's queue fell by 6_250 while it sent 6_250: λ = 0,
 		// Γn = 0.01 (floor); hop 1: Γn = 1 wins. Δt = 5 µs:
-		// Γs = (4·5 + 1·5)/10 = 2.5. R = 0.9·(4.15e9/2.5 + 1e9) + 0.415e9 = 2.809e9.
+		// Γs = (4·5 + 1·5)/10 = 2.5; β/θ = 1e4/15e-6 = 0.666667e9. R_old
+		// is the rate before the previous update, 1e10:
+		// R = 0.9·(1e10/2.5 + 0.666667e9) + 0.1·3.7e9 = 4.57e9.
 		{Sample{RTT: 15, Elapsed: 5e3, Hops: []Hop{idle(1_025_000, 31_250),
-			{QLen: 6_250, TxBytes: 31_250, TS: 1_025_000, RateBps: 1e10}}}, 2_809_000},
+			{QLen: 6_250, TxBytes: 31_250, TS: 1_025_000, RateBps: 1e10}}}, 4_570_000},
 	})
 	if p := c.(*PowerTCP); p.Fallbacks != 0 {
 		t.Fatalf("%d fallbacks with telemetry on every ACK", p.Fallbacks)
@@ -203,8 +206,8 @@ func TestPowerTCPGolden(t *testing.T) {
 }
 
 func TestPowerTCPBeta(t *testing.T) {
-	// β = 2_500 B: β/τ = 2 Gbit/s. From the third step above: Γs = 4,
-	// R = 0.9·(1e10/4 + 2e9) + 1e9 = 5.05e9.
+	// β = 2_500 B and no RTT sample, so θ = τ: β/θ = 2 Gbit/s. Γs = 4
+	// (as the third step above): R = 0.9·(1e10/4 + 2e9) + 1e9 = 5.05e9.
 	p := powerParams
 	p.Beta = 2_500
 	h := func(ts, q, tx uint64) []Hop { return []Hop{{QLen: q, TxBytes: tx, TS: ts, RateBps: 1e10}} }
@@ -219,31 +222,36 @@ func TestThetaPowerTCPGolden(t *testing.T) {
 		// The first RTT only primes: the line rate.
 		{Sample{RTT: 10, Elapsed: 10_000}, 10_000_000},
 		// dθ/dt = (20 − 10) µs/10 µs = 1: Γn = (1 + 1)·20/10 = 4 = Γs
-		// (Δt = τ). R = 0.9·(1e10/4 + 1e9) + 0.1·1e10 = 4.15e9.
-		{Sample{RTT: 20, Elapsed: 10_000}, 4_150_000},
-		// dθ/dt = −8/10: 1 + dθ/dt = 0.2, floored at 0.5: Γn = 0.5·12/10
-		// = 0.6. R = 0.9·(4.15e9/0.6 + 1e9) + 0.415e9 = 7.54e9.
-		{Sample{RTT: 12, Elapsed: 10_000}, 7_540_000},
+		// (Δt = τ). R = 0.9·(1e10/4 + 0.5e9) + 0.1·1e10 = 3.7e9.
+		{Sample{RTT: 20, Elapsed: 10_000}, 3_700_000},
+		// dθ/dt = 20/10 = 2: Γn = 3·40/10 = 12; β/θ = 1e4/40e-6 = 0.25e9;
+		// R_old = 1e10 (before the previous update):
+		// R = 0.9·(1e10/12 + 0.25e9) + 0.1·3.7e9 = 1.345e9.
+		{Sample{RTT: 40, Elapsed: 10_000}, 1_345_000},
+		// dθ/dt = −8/10: 1 + dθ/dt = 0.2, floored at 0.5: Γn = 0.5·32/10
+		// = 1.6; β/θ = 1e4/32e-6 = 0.3125e9; R_old = 3.7e9:
+		// R = 0.9·(3.7e9/1.6 + 0.3125e9) + 0.1·1.345e9 = 2.497e9.
+		{Sample{RTT: 32, Elapsed: 10_000}, 2_497_000},
 	}
 	run(t, "theta-powertcp", powerParams, steps)
 	// PowerTCP without telemetry falls back to the same law, and counts.
 	c := run(t, "powertcp", powerParams, steps)
-	if p := c.(*PowerTCP); p.Fallbacks != 3 {
-		t.Fatalf("fallbacks %d, want 3", p.Fallbacks)
+	if p := c.(*PowerTCP); p.Fallbacks != 4 {
+		t.Fatalf("fallbacks %d, want 4", p.Fallbacks)
 	}
 }
 
 func TestPowerTCPRateFloor(t *testing.T) {
-	// γ = 1 and β = 1 B (β/τ = 0.8 Mbit/s) so the floor b/1000 = 10 Mbit/s
+	// γ = 1 and β = 1 B (β/θ ≤ 0.8 Mbit/s) so the floor b/1000 = 10 Mbit/s
 	// is reachable in one step.
 	p := powerParams
 	p.Beta, p.Gamma = 1, 1
 	run(t, "theta-powertcp", p, []step{
 		{Sample{RTT: 10, Elapsed: 10_000}, 10_000_000},
-		// Γn = 4 as above: R = 1e10/4 + 8e5 = 2_500_800_000.
-		{Sample{RTT: 20, Elapsed: 10_000}, 2_500_800},
-		// dθ/dt = 980/10 = 98: Γn = 99·1000/10 = 9900; R = 2.5008e9/9900
-		// + 8e5 = 1_052_606 bit/s, below the floor: 10 Mbit/s.
+		// Γn = 4 as above: R = 1e10/4 + 8/20e-6 = 2_500_400_000.
+		{Sample{RTT: 20, Elapsed: 10_000}, 2_500_400},
+		// dθ/dt = 980/10 = 98: Γn = 99·1000/10 = 9900; R = R_old/9900 +
+		// 8/1e-3 = 1e10/9900 + 8e3 = 1_018_101 bit/s, below the floor: 10 Mbit/s.
 		{Sample{RTT: 1000, Elapsed: 10_000}, 10_000},
 	})
 }

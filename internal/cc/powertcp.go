@@ -22,12 +22,22 @@ const (
 )
 
 // power is the control law PowerTCP and θ-PowerTCP share, in the rate
-// domain (cc.md 1.6): R ← γ·(R_old/Γs + β/τ) + (1−γ)·R, where Γs is the
-// normalized power smoothed over one base RTT. Updating once per RTT, the
-// rate in force when the acknowledged data left (R_old) is the rate of the
-// previous update, so R_old = R.
+// domain: R ← γ·(R_old/Γs + β/θ) + (1−γ)·R, where Γs is the normalized
+// power smoothed over one base RTT and θ the current RTT. It is the
+// paper's window law w ← γ·(w_old/Γ + β) + (1−γ)·w (Algorithm 1) divided
+// by θ, since a flow with window w sends at w/θ. With θ (not τ, as in
+// cc.md 1.6) the equilibrium stays the paper's: ΣR = b and R_i·(1−1/Γ) =
+// β/θ with Γ = θ/τ = 1 + q/(bτ) give q = N·β exactly, where β/τ would give
+// q = N·β·bτ/(bτ − N·β) and no equilibrium at all once N·β ≥ bτ.
+//
+// R_old is the rate in force when the measured segment left, about one
+// RTT ago: updating once per RTT, that is the rate before the previous
+// update. Dividing the current rate instead by a power that reflects the
+// older one overshoots: in the simulator 4 flows then swing ±30% around
+// b/N with a period of ~10 RTTs (hence Algorithm 1's cwnd_old).
 type power struct {
 	rate, smooth float64 // bit/s; Γs (1 before any measurement)
+	old          float64 // bit/s: the rate one update earlier (R_old)
 	link, gamma  float64
 	beta         float64 // bytes; 0 = BDP/10 from τ
 	tau          float64 // s; 0 = the smallest RTT seen
@@ -36,7 +46,7 @@ type power struct {
 }
 
 func newPower(p Params) power {
-	return power{rate: float64(p.LinkBps), smooth: 1, link: float64(p.LinkBps), gamma: p.Gamma,
+	return power{rate: float64(p.LinkBps), old: float64(p.LinkBps), smooth: 1, link: float64(p.LinkBps), gamma: p.Gamma,
 		beta: float64(p.Beta), tau: p.BaseRTT.Seconds(), interval: p.interval(PowerInterval)}
 }
 
@@ -56,8 +66,9 @@ func (w *power) baseRTT(rttUs uint32) float64 {
 }
 
 // apply smooths the normalized power gn measured over dt seconds into Γs
-// and moves the rate (paper Algorithm 1, UPDATEWINDOW in the rate domain).
-func (w *power) apply(gn, dt, tau float64) uint32 {
+// and moves the rate (paper Algorithm 1, UPDATEWINDOW in the rate domain);
+// rttUs is the current RTT θ (0: unknown, τ stands in).
+func (w *power) apply(gn, dt, tau float64, rttUs uint32) uint32 {
 	gn = max(gn, powerCutoff)
 	dt = min(dt, tau)
 	w.smooth = (w.smooth*(tau-dt) + gn*dt) / tau
@@ -65,7 +76,12 @@ func (w *power) apply(gn, dt, tau float64) uint32 {
 	if beta == 0 {
 		beta = w.link * tau / 8 / powerBetaDiv
 	}
-	r := w.gamma*(w.rate/w.smooth+beta*8/tau) + (1-w.gamma)*w.rate
+	theta := tau
+	if rttUs != 0 {
+		theta = float64(rttUs) / 1e6
+	}
+	r := w.gamma*(w.old/w.smooth+beta*8/theta) + (1-w.gamma)*w.rate
+	w.old = w.rate
 	w.rate = math.Min(math.Max(r, w.link/powerMinDiv), w.link)
 	return kbps(w.rate)
 }
@@ -95,14 +111,14 @@ func (c *PowerTCP) Update(s *Sample) uint32 {
 		if !ok {
 			return kbps(c.rate)
 		}
-		return c.apply(gn, float64(s.Elapsed)/1e9, tau)
+		return c.apply(gn, float64(s.Elapsed)/1e9, tau, s.RTT)
 	}
 	gn, dt, ok := intNormPower(c.prev, s.Hops, tau)
 	c.prev = append(c.prev[:0], s.Hops...)
 	if !ok {
 		return kbps(c.rate) // the first record only primes the state
 	}
-	return c.apply(gn, dt, tau)
+	return c.apply(gn, dt, tau, s.RTT)
 }
 
 // intNormPower is NORMPOWER (paper Algorithm 1) over the hops: for each

@@ -8,22 +8,27 @@ const thetaMinCurrent = 0.5
 // thetaState keeps the previous RTT for the gradient.
 type thetaState struct {
 	prevRTT float64 // s; 0 before the first sample
+	since   uint64  // ns since the previous sample
 }
 
 // normPower is θ-PowerTCP's normalized power (cc.md 1.3): the voltage is
 // proportional to the RTT θ (θ·b = q + bτ) and the current to 1 + dθ/dt,
 // so Γn = (1 + dθ/dt)·θ/τ. The first sample only primes the state.
+//
+// The gradient spans the time since the previous sample, which may be
+// several updates back.
 func (t *thetaState) normPower(s *Sample, tau float64) (float64, bool) {
+	t.since += s.Elapsed
 	if s.RTT == 0 {
 		return 0, false
 	}
 	rtt := float64(s.RTT) / 1e6
-	prev := t.prevRTT
-	t.prevRTT = rtt
-	if prev == 0 || s.Elapsed == 0 {
+	prev, dt := t.prevRTT, t.since
+	t.prevRTT, t.since = rtt, 0
+	if prev == 0 || dt == 0 {
 		return 0, false
 	}
-	grad := (rtt - prev) / (float64(s.Elapsed) / 1e9)
+	grad := (rtt - prev) / (float64(dt) / 1e9)
 	return max(1+grad, thetaMinCurrent) * rtt / tau, true
 }
 
@@ -44,7 +49,7 @@ func (c *ThetaPowerTCP) Update(s *Sample) uint32 {
 	if !ok {
 		return kbps(c.rate)
 	}
-	return c.apply(gn, float64(s.Elapsed)/1e9, tau)
+	return c.apply(gn, float64(s.Elapsed)/1e9, tau, s.RTT)
 }
 
 // Interval implements Controller.

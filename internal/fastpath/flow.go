@@ -131,6 +131,7 @@ type FlowCounters struct {
 	Acks        atomic.Uint64 // ACKs that acknowledged new data
 	SRTT        atomic.Uint32 // µs
 	LastRTT     atomic.Uint32 // µs, the latest raw sample (delay-based CC wants it unsmoothed)
+	RTTSamples  atomic.Uint32 // samples taken: tells the slow path whether LastRTT is new
 	Retransmits atomic.Uint64 // segments sent again
 	FastRetx    atomic.Uint64 // fast-retransmit (recovery) episodes
 	RTOs        atomic.Uint64
@@ -245,6 +246,7 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	ctr.Acks.Store(0)
 	ctr.SRTT.Store(c.rto.SRTT())
 	ctr.LastRTT.Store(p.RTTSample)
+	ctr.RTTSamples.Store(0)
 	ctr.Retransmits.Store(0)
 	ctr.FastRetx.Store(0)
 	ctr.RTOs.Store(0)

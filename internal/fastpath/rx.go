@@ -538,7 +538,9 @@ func (e *Engine) rttSample(id uint32, f *flow, c *flowCold, ackn tcp.Seq, hasTS 
 	case f.flags&fTiming != 0 && f.rttSeq.LessThan(ackn):
 		rtt := e.nowUs - f.rttTime
 		c.rto.Sample(rtt)
-		e.fs.Counters[id].LastRTT.Store(rtt)
+		ctr := &e.fs.Counters[id]
+		ctr.LastRTT.Store(rtt)
+		ctr.RTTSamples.Add(1)
 		f.flags &^= fTiming
 	case hasTS && e.opts.TSEcr != 0 && c.rto.Backoffs() > 0:
 		c.rto.Sample(tcp.TSRTTUs(e.tsNow - e.opts.TSEcr))

@@ -27,6 +27,7 @@ type ccState struct {
 	acked uint64
 	ecn   uint64
 	loss  uint64
+	rtts  uint32 // RTT samples counted at the previous update
 	rate  uint32 // kbit/s in force
 	idx   int    // position in slow.ccFlows
 }
@@ -105,7 +106,10 @@ func (sp *slow) ccUpdate(x *conn, st *ccState, now uint64) {
 	acks, acked, ecn := ctr.Acks.Load(), ctr.AckedBytes.Load(), ctr.ECNBytes.Load()
 	loss := ctr.FastRetx.Load() + ctr.RTOs.Load()
 	s := cc.Sample{Elapsed: now - st.last, Acks: acks - st.acks, Acked: acked - st.acked,
-		ECN: min(ecn-st.ecn, acked-st.acked), Losses: loss - st.loss, RTT: ctr.LastRTT.Load(), SRTT: ctr.SRTT.Load()}
+		ECN: min(ecn-st.ecn, acked-st.acked), Losses: loss - st.loss, SRTT: ctr.SRTT.Load()}
+	if n := ctr.RTTSamples.Load(); n != st.rtts {
+		s.RTT, st.rtts = ctr.LastRTT.Load(), n // a new sample: RTT-gradient laws need fresh ones
+	}
 	st.acks, st.acked, st.ecn, st.loss, st.last = acks, acked, ecn, loss, now
 	rate := st.ctl.Update(&s)
 	st.next = now + sp.ccPeriod(x, st)
