@@ -150,10 +150,7 @@ func (n *Net) addHost(i int) error {
 	sc.Clock = n.now
 	sc.CC, sc.CCParams = cfg.CC, cfg.CCParams
 	if sc.MaxFlows == 0 {
-		sc.MaxFlows = 8
-		if i == cfg.Senders {
-			sc.MaxFlows = len(cfg.Flows) + 8
-		}
+		sc.MaxFlows = 8 + len(cfg.Flows) // ids are reused only after TIME_WAIT
 	}
 	st, err := slowpath.NewStack(h.port, sc)
 	if err != nil {
@@ -214,4 +211,24 @@ func (n *Net) deliver(from int, f []byte) {
 		one := [1][]byte{f}
 		n.hosts[j].sw.Queue().Send(one[:])
 	}
+}
+
+// Frame sizes for the base RTT: a full data frame (1500-byte MTU plus the
+// Ethernet header) and a pure ACK with timestamps.
+const (
+	dataFrame = 1514
+	ackFrame  = 66
+)
+
+// BaseRTT is the RTT of an empty network: four propagation delays, a data
+// frame serialized on two links and an ACK on two.
+func (c *Config) BaseRTT() time.Duration {
+	ser := func(bytes int, bps uint64) time.Duration {
+		return time.Duration(uint64(bytes) * 8 * 1e9 / bps)
+	}
+	b := c.BottleneckBps
+	if b == 0 {
+		b = c.HostBps
+	}
+	return 4*c.Delay + ser(dataFrame, c.HostBps) + ser(dataFrame, b) + 2*ser(ackFrame, c.HostBps)
 }

@@ -227,3 +227,15 @@ func roundMbps(x []float64) []float64 {
 	}
 	return o
 }
+
+// StepResponse is how long after at flow i's goodput first reaches want
+// (bit/s) for a whole sample period; false if it never does.
+func StepResponse(r *Result, i int, at, sample time.Duration, want float64) (time.Duration, bool) {
+	from := int(at / sample)
+	for k := from; k < len(r.Series[i]); k++ {
+		if r.Series[i][k] >= want {
+			return time.Duration(k+1)*sample - at, true
+		}
+	}
+	return 0, false
+}

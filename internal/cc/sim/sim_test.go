@@ -1,0 +1,164 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"gotas/internal/slowpath"
+)
+
+// The scenarios run at 1 Gbit/s rather than datacenter rates: the real
+// stack processes every frame, and at 1 Gbit/s each test takes about a
+// second of CPU. Goodput is payload: 1448 of every 1514 wire bytes.
+const (
+	gbps     = 1_000_000_000
+	goodput  = 1448.0 / 1514
+	mtuFrame = 1514
+)
+
+func scenario(ccName string, senders int, delay time.Duration, dur time.Duration) Config {
+	c := Config{Seed: 1, Senders: senders, HostBps: gbps, Delay: delay, K: 30_000, CC: ccName, Duration: dur,
+		Sample: 100 * time.Microsecond, Buffer: defaultBuffer,
+		Stack: slowpath.Config{RTOMin: 2 * time.Millisecond, MSL: 10 * time.Millisecond, SynRTO: 5 * time.Millisecond}}
+	c.CCParams.BaseRTT = c.BaseRTT()
+	return c
+}
+
+func longFlows(c *Config, n int) {
+	for i := range n {
+		c.Flows = append(c.Flows, Flow{Sender: i % c.Senders})
+	}
+}
+
+func mustRun(t *testing.T, c Config, warmup time.Duration) *Result {
+	t.Helper()
+	r, err := Run(c, warmup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Errors) > 0 {
+		t.Fatalf("flow errors: %v", r.Errors)
+	}
+	t.Logf("%s: %v (cpu %v)", c.CC, r, r.CPU)
+	return r
+}
+
+func meanQueue(r *Result, from int) float64 {
+	var s float64
+	for _, q := range r.Queue[from:] {
+		s += float64(q)
+	}
+	return s / float64(len(r.Queue)-from)
+}
+
+// One flow fills the link. dctcp-rate starts at 10 Mbit/s and waits for
+// 50 ACKs between updates (TAS), so it needs ~250 ms to get there.
+func TestOneFlowUtilization(t *testing.T) {
+	for _, c := range []struct {
+		cc          string
+		dur, warmup time.Duration
+	}{{"theta-powertcp", 50 * time.Millisecond, 20 * time.Millisecond}, {"powertcp", 50 * time.Millisecond, 20 * time.Millisecond},
+		{"dctcp-rate", 300 * time.Millisecond, 250 * time.Millisecond}, {"reno", 50 * time.Millisecond, 20 * time.Millisecond}} {
+		t.Run(c.cc, func(t *testing.T) {
+			cfg := scenario(c.cc, 1, 5*time.Microsecond, c.dur)
+			longFlows(&cfg, 1)
+			r := mustRun(t, cfg, c.warmup)
+			if r.Utilization < 0.95 || r.RTOs != 0 || r.Drops != 0 {
+				t.Fatalf("utilization %.3f (want >= 0.95), %d RTOs, %d drops", r.Utilization, r.RTOs, r.Drops)
+			}
+		})
+	}
+}
+
+// PowerTCP's equilibrium (cc.md 1.2): N flows share the link equally and
+// hold a standing queue of N·β. τ is 1.025 ms so that N·β (12 KB) is a
+// small part of the BDP (128 KB) and many frames deep. The standing queue
+// is the median of the samples (the mean also counts the excursions the
+// flows make around it, logged), less the frame being serialized, which
+// the samples include. INT is not carried yet, so this is θ-PowerTCP.
+func TestPowerTCPEquilibrium(t *testing.T) {
+	const n, beta = 4, 3000
+	cfg := scenario("theta-powertcp", n, 250*time.Microsecond, 200*time.Millisecond)
+	cfg.CCParams.Beta = beta
+	longFlows(&cfg, n)
+	r := mustRun(t, cfg, 100*time.Millisecond)
+	share := gbps * goodput / n
+	for i, rate := range r.Rates {
+		if rate < 0.9*share || rate > 1.1*share {
+			t.Errorf("flow %d: %.1f Mbit/s, want b/N = %.1f ± 10%%", i, rate/1e6, share/1e6)
+		}
+	}
+	q := float64(r.QueueP50 - mtuFrame)
+	t.Logf("standing queue: median %.0f B, mean %.0f B (less one frame); N·β = %d", q, meanQueue(r, len(r.Queue)/2)-mtuFrame, n*beta)
+	if q < 0.9*n*beta || q > 1.1*n*beta {
+		t.Errorf("standing queue %.0f B, want N·β = %d ± 10%%", q, n*beta)
+	}
+	if r.Utilization < 0.95 {
+		t.Errorf("utilization %.3f, want >= 0.95", r.Utilization)
+	}
+}
+
+// 10:1 incast of 1 MB flows, all starting at line rate: the queue stays
+// far from the buffer (no drops), no flow times out, and the transfer
+// takes at most 1.2x the time the link needs for the bytes.
+func TestIncast10(t *testing.T) {
+	const n, size = 10, 1 << 20
+	cfg := scenario("powertcp", n, 5*time.Microsecond, time.Second)
+	for i := range n {
+		cfg.Flows = append(cfg.Flows, Flow{Sender: i, Size: size})
+	}
+	r := mustRun(t, cfg, 0)
+	// n·size payload bytes at the link's goodput: 87.7 ms.
+	secs := float64(n*size) / goodput * 8 / gbps
+	ideal := time.Duration(secs * float64(time.Second))
+	if r.Finished != n || r.RTOs != 0 || r.Drops != 0 || r.QueueMax > cfg.Buffer/4 {
+		t.Fatalf("finished %d/%d, %d RTOs, %d drops, peak queue %d B (buffer %d)", r.Finished, n, r.RTOs, r.Drops, r.QueueMax, cfg.Buffer)
+	}
+	if r.Duration > ideal*12/10 {
+		t.Fatalf("took %v, want <= 1.2 x %v", r.Duration, ideal)
+	}
+}
+
+// 255:1 incast of 20 KB flows from 15 hosts: everything arrives at once,
+// the 4 MB buffer overflows, and every flow still completes.
+func TestIncast255(t *testing.T) {
+	const n, hosts, size = 255, 15, 20_000
+	cfg := scenario("powertcp", hosts, 5*time.Microsecond, 2*time.Second)
+	for i := range n {
+		cfg.Flows = append(cfg.Flows, Flow{Sender: i % hosts, Size: size})
+	}
+	r := mustRun(t, cfg, 0)
+	if r.Finished != n {
+		t.Fatalf("%d of %d flows finished in %v", r.Finished, n, r.Duration)
+	}
+	t.Logf("255:1 done in %v with %d drops and %d RTOs", r.Duration, r.Drops, r.RTOs)
+}
+
+// A second flow joins a running one: after it settles the two share
+// fairly.
+func TestFairAfterJoin(t *testing.T) {
+	cfg := scenario("theta-powertcp", 2, 250*time.Microsecond, 200*time.Millisecond)
+	cfg.Flows = []Flow{{Sender: 0}, {Sender: 1, Start: 50 * time.Millisecond}}
+	r := mustRun(t, cfg, 120*time.Millisecond)
+	if r.Jain < 0.95 || r.Utilization < 0.9 {
+		t.Fatalf("Jain %.3f (want >= 0.95), utilization %.3f (want >= 0.9)", r.Jain, r.Utilization)
+	}
+}
+
+// When one of two flows stops, the other takes the freed capacity: the
+// time from the stop until it runs at 90% of the link is the step
+// response. 30 RTTs bounds it (measured: 11.6 RTTs).
+func TestBandwidthStep(t *testing.T) {
+	const stop = 100 * time.Millisecond
+	cfg := scenario("theta-powertcp", 2, 250*time.Microsecond, 200*time.Millisecond)
+	cfg.Flows = []Flow{{Sender: 0}, {Sender: 1, Stop: stop}}
+	r := mustRun(t, cfg, 0)
+	took, ok := StepResponse(r, 0, stop, cfg.Sample, 0.9*gbps*goodput)
+	if !ok {
+		t.Fatal("flow 0 never reached 90% of the link after the other stopped")
+	}
+	if rtts := float64(took) / float64(cfg.BaseRTT()); rtts > 30 {
+		t.Fatalf("took %v (%.1f RTTs) to use the freed capacity, want <= 30 RTTs", took, rtts)
+	}
+	t.Logf("step response %v = %.1f base RTTs", took, float64(took)/float64(cfg.BaseRTT()))
+}
