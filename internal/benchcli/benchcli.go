@@ -29,6 +29,7 @@ import (
 
 	"gotas"
 	"gotas/internal/bench"
+	"gotas/internal/cc"
 	"gotas/internal/nic/nicopen"
 )
 
@@ -97,6 +98,7 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 	busyPoll := fs.Bool("fp-no-ints", false, "gotas: the fast path busy-polls and never sleeps")
 	var routes routeFlag
 	fs.Var(&routes, "ip-route", "gotas: static route DEST/P,NEXTHOP (repeatable)")
+	ccFlags := cc.Flags(fs)
 	return func() (bench.Stack, func(), error) {
 		switch *name {
 		case "linux":
@@ -111,6 +113,9 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 			}
 			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes}
 			cfg.Stack.BusyPoll = *busyPoll
+			if cfg.Stack.CC, cfg.Stack.CCParams, err = ccFlags(); err != nil {
+				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+			}
 			st, err := gotas.New(cfg)
 			if err != nil {
 				if errors.Is(err, nicopen.ErrConfig) {
