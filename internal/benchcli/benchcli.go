@@ -7,6 +7,7 @@
 //	tasbench bulk-server --port P
 //	tasbench bulk --addr IP:P --conns C --duration D [--json]
 //	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
+//	tasbench sim --cc NAME --flows N [--incast] [--json]
 //
 // The echo protocol is TAS's micro_rpc one: fixed-size messages echoed back.
 package benchcli
@@ -43,8 +44,10 @@ Commands:
   bulk          one-way stream to a bulk-server; prints Gbit/s
   hold          open N connections to an echo-server, echo once on each,
                 hold them idle; prints how many stayed open
+  sim           run a congestion-control scenario on real gotas stacks in
+                virtual time (--cc=NAME --flows=N [--incast] [--json])
 
-Every command takes --stack=linux|gotas.
+Every command but sim takes --stack=linux|gotas.
 `
 
 var errUsage = errors.New("usage")
@@ -68,6 +71,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = bulkClient(ctx, rest, stdout)
 	case "hold":
 		err = holdClient(ctx, rest, stdout)
+	case "sim":
+		err = simCmd(rest, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
