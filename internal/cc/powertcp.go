@@ -106,13 +106,13 @@ func (c *PowerTCP) Update(s *Sample) uint32 {
 	tau := c.baseRTT(s.RTT)
 	if len(s.Hops) == 0 {
 		c.Fallbacks++
-		c.prev = c.prev[:0]
 		gn, ok := c.theta.normPower(s, tau)
 		if !ok {
 			return kbps(c.rate)
 		}
 		return c.apply(gn, float64(s.Elapsed)/1e9, tau, s.RTT)
 	}
+	c.theta.normPower(s, tau) // keeps the RTT state current for a later fallback
 	gn, dt, ok := intNormPower(c.prev, s.Hops, tau)
 	c.prev = append(c.prev[:0], s.Hops...)
 	if !ok {

@@ -80,6 +80,8 @@ type EngineStats struct {
 	// SpuriousUndos counts recoveries D-SACKs proved spurious, whose
 	// window reduction was undone (RFC 3708).
 	SpuriousUndos uint64
+	// RxBadINT counts telemetry options ignored as malformed or unasked.
+	RxBadINT uint64
 }
 
 type engStats struct {
@@ -94,6 +96,7 @@ type engStats struct {
 	corruptRings, txOversize, pmtuUpdates, pmtuIgnored               atomic.Uint64
 	contextsDetached                                                 atomic.Uint64
 	spuriousUndos                                                    atomic.Uint64
+	rxBadINT                                                         atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -202,6 +205,7 @@ func (e *Engine) Stats() EngineStats {
 		InjectDropped: s.injectDropped.Load(), CorruptRings: s.corruptRings.Load(),
 		TxOversize: s.txOversize.Load(), PMTUUpdates: s.pmtuUpdates.Load(), PMTUIgnored: s.pmtuIgnored.Load(),
 		ContextsDetached: s.contextsDetached.Load(), SpuriousUndos: s.spuriousUndos.Load(),
+		RxBadINT: s.rxBadINT.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/nic"
 	"gotas/internal/shm"
 	"gotas/internal/tcp"
@@ -85,6 +86,12 @@ type flowCold struct {
 	// undoCwnd, undoSsthresh: the window before the last reduction, put
 	// back if D-SACKs prove it spurious.
 	undoCwnd, undoSsthresh uint32
+	// intOn: our data asks switches for telemetry (intel.go); intEcho
+	// holds the records of the peer's latest data segment, echoed on our
+	// ACKs.
+	intOn      bool
+	intEchoLen uint8
+	intEcho    [cc.INTMaxHops * cc.INTHopLen]byte
 }
 
 // Header sizes that bound the MSS: IPv4 and TCP without options, the
@@ -139,6 +146,11 @@ type FlowCounters struct {
 	// unlimited. A flow with a rate is paced, probes with its rate rather
 	// than its window, and reacts to ECE only through the slow path.
 	RateKbps atomic.Uint32
+	// INTSeq, INTHops and INT hold the telemetry the peer echoed last
+	// (publishINT, ReadINT).
+	INTSeq  atomic.Uint32
+	INTHops atomic.Uint32
+	INT     [intWords]atomic.Uint64
 }
 
 // FlowParams is what the slow path knows when a handshake completes.
@@ -154,6 +166,7 @@ type FlowParams struct {
 	MSS        uint16  // payload bytes per segment, options excluded
 	SACK, TS   bool
 	ECN        bool
+	INT        bool // ask switches for telemetry (PowerTCP)
 	TSRecent   uint32
 	RTTSample  uint32 // µs from the handshake; 0 if none
 	RxOff      uint64 // byte rings in the region
@@ -240,6 +253,7 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	c.rx, c.tx = rx, tx
 	c.maxSndWnd, c.txCloseHead, c.lastInvalidAck = p.PeerWindow, 0, 0
 	c.rxFinAt, c.rxFinQueued, c.nagle = 0, false, false
+	c.intOn, c.intEchoLen = p.INT, 0
 	ctr := &fs.Counters[id]
 	ctr.AckedBytes.Store(0)
 	ctr.ECNBytes.Store(0)
@@ -251,6 +265,8 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	ctr.FastRetx.Store(0)
 	ctr.RTOs.Store(0)
 	ctr.RateKbps.Store(0)
+	ctr.INTSeq.Store(0)
+	ctr.INTHops.Store(0)
 	fs.pub[id].Store(uint64(p.Handle))
 	if !fs.Table.Insert(p.Key.Hash(), id) {
 		f.flags = 0

@@ -130,6 +130,7 @@ func (e *Engine) segment(id uint32, ip wire.IPv4, seg wire.TCP) {
 	if !e.ackInRange(id, f, c, ackn) {
 		return
 	}
+	e.intOption(id, c, len(payload) > 0)
 	hasTS := f.flags&fTS != 0
 	if hasTS && seq.LessThanEq(f.rcvNxt) && !tcp.Seq(e.opts.TSVal).LessThan(tcp.Seq(f.tsRecent)) {
 		// RFC 7323 4.3: only a segment that passed every check, and that

@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"gotas/internal/cc"
 	"gotas/internal/tcp"
 	"gotas/internal/wire"
 )
@@ -113,11 +114,18 @@ func (e *Engine) transmit(id uint32) {
 // segPayload is the payload of a full segment now: the MSS less the SACK
 // blocks our ACKs carry while we hold out-of-order data (as Linux's
 // tcp_current_mss), so data segments can carry them too.
+//
+// A telemetry flow also leaves room for the option and the records the
+// switches append (cc.INTReserve), so the frame still fits after them.
 func (e *Engine) segPayload(f *flow, c *flowCold) uint32 {
-	if f.flags&fSACK == 0 || c.ooo.Empty() {
-		return uint32(f.mss)
+	mss := uint32(f.mss)
+	if c.intOn {
+		mss -= cc.INTReserve
 	}
-	return uint32(f.mss) - sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
+	if f.flags&fSACK == 0 || c.ooo.Empty() {
+		return mss
+	}
+	return mss - sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
 }
 
 // sackLimit is how many SACK blocks fit in the option space (RFC 2018 3:
@@ -335,6 +343,7 @@ func (e *Engine) segOptions(f *flow, c *flowCold, n uint32) {
 		o.Present = wire.OptTimestamps
 		o.TSVal, o.TSEcr = e.tsNow, f.tsRecent
 	}
+	e.intTx(f, c, n)
 	if f.flags&fSACK == 0 || c.ooo.Empty() {
 		return
 	}

@@ -30,6 +30,12 @@ type ccState struct {
 	rtts  uint32 // RTT samples counted at the previous update
 	rate  uint32 // kbit/s in force
 	idx   int    // position in slow.ccFlows
+	// Telemetry (PowerTCP): whether the algorithm uses it, the sequence
+	// number of the last records read, and the records widened.
+	wantINT bool
+	intSeq  uint32
+	nHops   int
+	hops    [cc.INTMaxHops]cc.Hop
 }
 
 // ccName is the algorithm x runs: its own choice or the stack's default.
@@ -52,7 +58,7 @@ func (sp *slow) ccStart(x *conn) {
 		return // NewStack validated both
 	}
 	now := sp.now()
-	st := &ccState{ctl: ctl, last: now, idx: len(sp.ccFlows)}
+	st := &ccState{ctl: ctl, last: now, idx: len(sp.ccFlows), wantINT: cc.WantsINT(name)}
 	st.next = now + sp.ccPeriod(x, st)
 	x.cc = st
 	sp.ccFlows = append(sp.ccFlows, x)
@@ -111,6 +117,9 @@ func (sp *slow) ccUpdate(x *conn, st *ccState, now uint64) {
 		s.RTT, st.rtts = ctr.LastRTT.Load(), n // a new sample: RTT-gradient laws need fresh ones
 	}
 	st.acks, st.acked, st.ecn, st.loss, st.last = acks, acked, ecn, loss, now
+	if st.wantINT {
+		s.Hops = sp.ccHops(ctr, st)
+	}
 	rate := st.ctl.Update(&s)
 	st.next = now + sp.ccPeriod(x, st)
 	if rate == st.rate {
@@ -120,4 +129,28 @@ func (sp *slow) ccUpdate(x *conn, st *ccState, now uint64) {
 	ctr.RateKbps.Store(rate)
 	sp.st.ccKicks.Add(1)
 	sp.toCore(0, fastpath.CtlMsg{Type: fastpath.KtxKick, ID: x.id, Handle: uint64(x.handle)}, nil)
+}
+
+// ccHops returns the telemetry echoed since the previous update, widened
+// against the records before it; nil (and counted: the controller falls
+// back to the RTT) when none came, e.g. a path or peer that strips it.
+func (sp *slow) ccHops(ctr *fastpath.FlowCounters, st *ccState) []cc.Hop {
+	var w [cc.INTMaxHops]cc.WireHop
+	hops, seq, ok := ctr.ReadINT(&w)
+	if !ok || seq == st.intSeq || len(hops) == 0 {
+		sp.st.ccNoINT.Add(1)
+		return nil
+	}
+	st.intSeq = seq
+	first := len(hops) != st.nHops // the path changed length: nothing to unwrap against
+	for i, h := range hops {
+		if first {
+			st.hops[i] = cc.Widen(nil, h)
+		} else {
+			st.hops[i] = cc.Widen(&st.hops[i], h)
+		}
+	}
+	st.nHops = len(hops)
+	sp.st.ccINT.Add(1)
+	return st.hops[:len(hops)]
 }

@@ -412,7 +412,8 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 	p := fastpath.FlowParams{Key: x.key, RemoteMAC: x.rmac, Ctx: x.ctx.idx, Handle: x.handle,
 		ISS: x.iss, IRS: x.irs, PeerWindow: x.peerWnd, SndShift: x.sndShift, RcvShift: x.rcvShift,
 		MSS: sp.flowMSS(x), SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
-		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow())}
+		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow()),
+		INT: cc.WantsINT(sp.ccName(x))}
 	if err := sp.s.sh.Flows.Install(x.id, &p); err != nil {
 		return false // cannot happen: the table is sized for MaxFlows
 	}

@@ -81,7 +81,7 @@ type slowCounters struct {
 	acceptNoMem, cookiesSent, cookiesOK, cookiesBad atomic.Uint64
 	badChecksum, noRoute                            atomic.Uint64
 	ringBytesDiscarded                              atomic.Uint64
-	ccKicks                                         atomic.Uint64
+	ccKicks, ccINT, ccNoINT                         atomic.Uint64
 	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
 
@@ -187,7 +187,8 @@ func (sp *slow) stats() StackStats {
 		ARPRefused: sp.arp.refused.Load(), KtxDropped: st.ktxDropped.Load(), PMTUAccepted: st.pmtuAccepted.Load(), PMTUIgnored: st.pmtuIgnored.Load(),
 		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
 		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
-		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load(), CCKicks: st.ccKicks.Load()}
+		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load(), CCKicks: st.ccKicks.Load(),
+		CCINT: st.ccINT.Load(), CCNoINT: st.ccNoINT.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}

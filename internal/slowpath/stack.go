@@ -110,7 +110,9 @@ type StackStats struct {
 	// the kernel when their connection was freed.
 	RingBytesDiscarded uint64
 	// CCKicks counts rate changes congestion control sent to a core.
-	CCKicks uint64
+	// CCINT counts PowerTCP updates that had fresh telemetry, CCNoINT
+	// those that fell back to θ-PowerTCP's RTT law without it.
+	CCKicks, CCINT, CCNoINT uint64
 }
 
 // Stack is a complete TCP/IP stack on one port: fast-path engines and

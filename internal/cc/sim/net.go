@@ -49,6 +49,9 @@ type Config struct {
 	Sample        time.Duration // sampling period of queue and rates (default 100 µs)
 	// Stack tunes every host (timers); Prefix, Clock and CC are set here.
 	Stack slowpath.Config
+	// NoINT makes the switch a plain one: it adds no telemetry, as a path
+	// or peer that strips the option (PowerTCP then falls back).
+	NoINT bool
 }
 
 // defaultBuffer is the bottleneck buffer: a shallow-buffered switch's
@@ -72,6 +75,10 @@ type Net struct {
 	hosts []*host // senders, then the receiver
 	bufs  [][]byte
 	flows []flowState
+	// scratch holds a frame the switch stamped; enqBytes counts the
+	// bytes forwarded to the bottleneck (int.go).
+	scratch  [1600]byte
+	enqBytes uint64
 
 	warmup            time.Duration
 	deliveredAtWarmup uint64 // bottleneck wire bytes when the window began
@@ -207,10 +214,17 @@ func (n *Net) deliver(from int, f []byte) {
 		return
 	}
 	j := int(f[3])<<8 | int(f[4])
-	if j < len(n.hosts) && n.hosts[j].mac == [6]byte(f[:6]) {
-		one := [1][]byte{f}
-		n.hosts[j].sw.Queue().Send(one[:])
+	if j >= len(n.hosts) || n.hosts[j].mac != [6]byte(f[:6]) {
+		return
 	}
+	q := n.hosts[j].sw.Queue()
+	if j == n.cfg.Senders { // the bottleneck port
+		_, backlog := q.TxBacklog()
+		f = n.stamp(f, backlog)
+		n.enqBytes += uint64(len(f))
+	}
+	one := [1][]byte{f}
+	q.Send(one[:])
 }
 
 // Frame sizes for the base RTT: a full data frame (1500-byte MTU plus the

@@ -29,6 +29,9 @@ type Result struct {
 	Finished int    // flows with a size that completed
 	Errors   []error
 	CPU      time.Duration // wall time the run took
+	// INTUpdates and NoINTUpdates count the senders' PowerTCP updates
+	// with and without fresh telemetry; BadINT telemetry options ignored.
+	INTUpdates, NoINTUpdates, BadINT uint64
 }
 
 // Run simulates cfg from start to end and returns the measurements.
@@ -198,6 +201,10 @@ func (n *Net) linkCounters(r *Result, span float64) {
 		es := h.st.EngineStats(0)
 		r.RTOs += es.RTOs
 		r.FastRetx += es.FastRetx
+		r.BadINT += es.RxBadINT
+		ss := h.st.Stats()
+		r.INTUpdates += ss.CCINT
+		r.NoINTUpdates += ss.CCNoINT
 	}
 }
 
@@ -216,8 +223,9 @@ func Jain(x []float64) float64 {
 }
 
 func (r *Result) String() string {
-	return fmt.Sprintf("util %.3f queue p50 %d p99 %d max %d jain %.3f rtos %d drops %d marks %d rates %v",
-		r.Utilization, r.QueueP50, r.QueueP99, r.QueueMax, r.Jain, r.RTOs, r.Drops, r.Marks, roundMbps(r.Rates))
+	return fmt.Sprintf("util %.3f queue p50 %d p99 %d max %d jain %.3f rtos %d drops %d marks %d int %d/%d rates %v",
+		r.Utilization, r.QueueP50, r.QueueP99, r.QueueMax, r.Jain, r.RTOs, r.Drops, r.Marks, r.INTUpdates,
+		r.NoINTUpdates, roundMbps(r.Rates))
 }
 
 func roundMbps(x []float64) []float64 {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"gotas/internal/cc"
 	"gotas/internal/slowpath"
 )
 
@@ -11,10 +12,21 @@ import (
 // stack processes every frame, and at 1 Gbit/s each test takes about a
 // second of CPU. Goodput is payload: 1448 of every 1514 wire bytes.
 const (
-	gbps     = 1_000_000_000
-	goodput  = 1448.0 / 1514
-	mtuFrame = 1514
+	gbps    = 1_000_000_000
+	goodput = 1448.0 / 1514
+	// frameOverhead is the headers of a data frame: Ethernet, IPv4, TCP
+	// and timestamps.
+	frameOverhead = 14 + 20 + 20 + 12
 )
+
+// frameSize is a full data frame of algorithm name: telemetry flows leave
+// room in each for the records (cc.INTReserve) and get one appended.
+func frameSize(name string) int {
+	if cc.WantsINT(name) {
+		return 1514 - cc.INTReserve + 4 + cc.INTHopLen
+	}
+	return 1514
+}
 
 func scenario(ccName string, senders int, delay time.Duration, dur time.Duration) Config {
 	c := Config{Seed: 1, Senders: senders, HostBps: gbps, Delay: delay, K: 30_000, CC: ccName, Duration: dur,
@@ -75,26 +87,50 @@ func TestOneFlowUtilization(t *testing.T) {
 // small part of the BDP (128 KB) and many frames deep. The standing queue
 // is the median of the samples (the mean also counts the excursions the
 // flows make around it, logged), less the frame being serialized, which
-// the samples include. INT is not carried yet, so this is θ-PowerTCP.
+// the samples include. powertcp runs on the switch's telemetry,
+// theta-powertcp on RTTs alone.
 func TestPowerTCPEquilibrium(t *testing.T) {
+	for _, name := range []string{"powertcp", "theta-powertcp"} {
+		t.Run(name, func(t *testing.T) { equilibrium(t, name) })
+	}
+}
+
+func equilibrium(t *testing.T, name string) {
 	const n, beta = 4, 3000
-	cfg := scenario("theta-powertcp", n, 250*time.Microsecond, 200*time.Millisecond)
+	cfg := scenario(name, n, 250*time.Microsecond, 200*time.Millisecond)
 	cfg.CCParams.Beta = beta
 	longFlows(&cfg, n)
 	r := mustRun(t, cfg, 100*time.Millisecond)
-	share := gbps * goodput / n
+	if name == "powertcp" && (r.INTUpdates == 0 || r.NoINTUpdates > r.INTUpdates/10 || r.BadINT != 0) {
+		t.Errorf("telemetry: %d updates with, %d without, %d bad options", r.INTUpdates, r.NoINTUpdates, r.BadINT)
+	}
+	frame := frameSize(name)
+	share := gbps * float64(frame-frameOverhead) / float64(frame) / n
 	for i, rate := range r.Rates {
 		if rate < 0.9*share || rate > 1.1*share {
 			t.Errorf("flow %d: %.1f Mbit/s, want b/N = %.1f ± 10%%", i, rate/1e6, share/1e6)
 		}
 	}
-	q := float64(r.QueueP50 - mtuFrame)
-	t.Logf("standing queue: median %.0f B, mean %.0f B (less one frame); N·β = %d", q, meanQueue(r, len(r.Queue)/2)-mtuFrame, n*beta)
+	q := float64(r.QueueP50 - frame)
+	t.Logf("standing queue: median %.0f B, mean %.0f B (less one frame); N·β = %d", q, meanQueue(r, len(r.Queue)/2)-float64(frame), n*beta)
 	if q < 0.9*n*beta || q > 1.1*n*beta {
 		t.Errorf("standing queue %.0f B, want N·β = %d ± 10%%", q, n*beta)
 	}
 	if r.Utilization < 0.95 {
 		t.Errorf("utilization %.3f, want >= 0.95", r.Utilization)
+	}
+}
+
+// A path that strips the telemetry (a plain switch) leaves PowerTCP
+// working on its RTT fallback, and the fallback is counted.
+func TestPowerTCPWithoutINT(t *testing.T) {
+	cfg := scenario("powertcp", 2, 250*time.Microsecond, 100*time.Millisecond)
+	cfg.NoINT = true
+	longFlows(&cfg, 2)
+	r := mustRun(t, cfg, 50*time.Millisecond)
+	if r.INTUpdates != 0 || r.NoINTUpdates == 0 || r.Utilization < 0.9 {
+		t.Fatalf("%d updates with telemetry, %d without (want 0 and > 0), utilization %.3f (want >= 0.9)",
+			r.INTUpdates, r.NoINTUpdates, r.Utilization)
 	}
 }
 
