@@ -8,6 +8,7 @@
 //	tasbench bulk --addr IP:P --conns C --duration D [--json]
 //	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
 //	tasbench sim --cc NAME --flows N [--incast] [--json]
+//	tasbench flowgen --sim --cdf PATH|--dist websearch --load 0.6 --flows N --cc A,B [--json] [--svg F]
 //
 // The echo protocol is TAS's micro_rpc one: fixed-size messages echoed back.
 package benchcli
@@ -46,8 +47,11 @@ Commands:
                 hold them idle; prints how many stayed open
   sim           run a congestion-control scenario on real gotas stacks in
                 virtual time (--cc=NAME --flows=N [--incast] [--json])
+  flowgen       Poisson flows with sizes from a CDF at a target load;
+                FCT slowdown by flow size (--sim --cdf=PATH|--dist=websearch
+                --load=0.6 --flows=N --cc=A[,B...] [--json] [--svg=FILE])
 
-Every command but sim takes --stack=linux|gotas.
+Every command but sim and flowgen takes --stack=linux|gotas.
 `
 
 var errUsage = errors.New("usage")
@@ -73,6 +77,8 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = holdClient(ctx, rest, stdout)
 	case "sim":
 		err = simCmd(rest, stdout)
+	case "flowgen":
+		err = flowgenCmd(rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

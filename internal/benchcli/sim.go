@@ -16,7 +16,7 @@ import (
 // simFlags are the network flags tasbench sim and flowgen --sim share.
 type simFlags struct {
 	rate, delay, k, buffer, seed, hosts *int64
-	ccFlags                             func() (string, cc.Params, error)
+	ccFlags                             func() ([]string, cc.Params, error)
 }
 
 func addSimFlags(fs *flag.FlagSet) *simFlags {
@@ -27,16 +27,29 @@ func addSimFlags(fs *flag.FlagSet) *simFlags {
 		buffer:  fs.Int64("buffer", 4<<20, "bottleneck buffer, bytes"),
 		seed:    fs.Int64("seed", 1, "seed of the links' random draws"),
 		hosts:   fs.Int64("hosts", 0, "sender hosts (default: one per flow, at most 15)"),
-		ccFlags: cc.Flags(fs),
+		ccFlags: cc.FlagsList(fs),
 	}
 }
 
-// config builds a scenario for n flows; the flows are the caller's.
-func (f *simFlags) config(n int, dur time.Duration) (sim.Config, error) {
-	name, p, err := f.ccFlags()
+// config builds a scenario for n flows for each algorithm --cc names;
+// the flows are the caller's.
+func (f *simFlags) configs(n int, dur time.Duration) ([]sim.Config, error) {
+	names, p, err := f.ccFlags()
 	if err != nil {
-		return sim.Config{}, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
+	var out []sim.Config
+	for _, name := range names {
+		c, err := f.config(name, p, n, dur)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *simFlags) config(name string, p cc.Params, n int, dur time.Duration) (sim.Config, error) {
 	hosts := int(*f.hosts)
 	if hosts == 0 {
 		hosts = min(max(n, 1), 15)
@@ -87,10 +100,14 @@ func simCmd(args []string, stdout io.Writer) error {
 	if *flows < 1 || *flows > 1000 || *size < 1 || *dur <= 0 || *warmup < 0 || *warmup >= *dur {
 		return fmt.Errorf("%w: --flows 1..1000, --size >= 1, 0 <= --warmup < --duration", errUsage)
 	}
-	c, err := sf.config(*flows, *dur)
+	cs, err := sf.configs(*flows, *dur)
 	if err != nil {
 		return err
 	}
+	if len(cs) != 1 {
+		return fmt.Errorf("%w: sim runs one --cc at a time", errUsage)
+	}
+	c := cs[0]
 	for i := range *flows {
 		f := sim.Flow{Sender: i % c.Senders}
 		if *incast {

@@ -17,7 +17,16 @@ func TestFlags(t *testing.T) {
 	if err != nil || name != "powertcp" || p.Beta != 3000 || p.BaseRTT != 20*time.Microsecond || p.Gamma != 0.5 {
 		t.Fatalf("got %q %+v %v", name, p, err)
 	}
-	for _, args := range [][]string{{"--cc=cubic"}, {"--cc=powertcp", "--cc-gamma=2"}, {"--cc-base-rtt=-1s"}} {
+	fl := flag.NewFlagSet("x", flag.ContinueOnError)
+	list := FlagsList(fl)
+	if err := fl.Parse([]string{"--cc=timely,powertcp"}); err != nil {
+		t.Fatal(err)
+	}
+	if names, _, err := list(); err != nil || len(names) != 2 || names[1] != "powertcp" {
+		t.Fatalf("list: %v %v", names, err)
+	}
+	for _, args := range [][]string{{"--cc=cubic"}, {"--cc=powertcp", "--cc-gamma=2"}, {"--cc-base-rtt=-1s"},
+		{"--cc=reno,timely"}, {"--cc=reno,"}} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		get := Flags(fs)
 		if err := fs.Parse(args); err != nil {

@@ -52,6 +52,12 @@ type Config struct {
 	// NoINT makes the switch a plain one: it adds no telemetry, as a path
 	// or peer that strips the option (PowerTCP then falls back).
 	NoINT bool
+	// Progress, when set, is called with the virtual time simulated so
+	// far, once per sample period.
+	Progress func(time.Duration)
+	// NoSeries skips the per-flow rate series (and Rates, Jain): a
+	// workload of thousands of flows needs only completion times.
+	NoSeries bool
 }
 
 // defaultBuffer is the bottleneck buffer: a shallow-buffered switch's
@@ -157,7 +163,7 @@ func (n *Net) addHost(i int) error {
 	sc.Clock = n.now
 	sc.CC, sc.CCParams = cfg.CC, cfg.CCParams
 	if sc.MaxFlows == 0 {
-		sc.MaxFlows = 8 + len(cfg.Flows) // ids are reused only after TIME_WAIT
+		sc.MaxFlows = 8 + cfg.flowsOf(i) // ids are reused only after TIME_WAIT
 	}
 	st, err := slowpath.NewStack(h.port, sc)
 	if err != nil {
@@ -232,6 +238,10 @@ func (n *Net) deliver(from int, f []byte) {
 const (
 	dataFrame = 1514
 	ackFrame  = 66
+	// payloadPerFrame is a full frame's payload: 1500 less IPv4, TCP and
+	// timestamps. Telemetry flows carry 28 bytes less (cc.INTReserve),
+	// which their slowdown then includes.
+	payloadPerFrame = 1448
 )
 
 // BaseRTT is the RTT of an empty network: four propagation delays, a data
@@ -245,4 +255,40 @@ func (c *Config) BaseRTT() time.Duration {
 		b = c.HostBps
 	}
 	return 4*c.Delay + ser(dataFrame, c.HostBps) + ser(dataFrame, b) + 2*ser(ackFrame, c.HostBps)
+}
+
+// flowsOf is how many flows host i takes part in.
+func (c *Config) flowsOf(i int) int {
+	if i == c.Senders {
+		return len(c.Flows)
+	}
+	n := 0
+	for _, f := range c.Flows {
+		if f.Sender == i {
+			n++
+		}
+	}
+	return n
+}
+
+// IdealFCT is the least time a flow of size bytes can take here alone,
+// from its connect to its last byte: the handshake (SYN and SYN-ACK, each
+// two links of propagation and serialization), the first data frame's
+// trip, and the rest of its frames serialized at the bottleneck behind it.
+func (c *Config) IdealFCT(size int64) time.Duration {
+	ser := func(bytes int64, bps uint64) time.Duration {
+		return time.Duration(uint64(bytes) * 8 * 1e9 / bps)
+	}
+	b := c.BottleneckBps
+	if b == 0 {
+		b = c.HostBps
+	}
+	oneWay := func(bytes int64) time.Duration { return 2*c.Delay + ser(bytes, c.HostBps) + ser(bytes, b) }
+	const headers = dataFrame - payloadPerFrame
+	t := 2*oneWay(ackFrame) + oneWay(min(size, payloadPerFrame)+headers)
+	if rest := size - payloadPerFrame; rest > 0 {
+		frames := (rest + payloadPerFrame - 1) / payloadPerFrame
+		t += ser(rest+frames*headers, b)
+	}
+	return t
 }

@@ -69,6 +69,9 @@ func (n *Net) run(warmup time.Duration) (*Result, error) {
 		if n.elapsed() >= next {
 			prev = n.sample(r, prev)
 			next += cfg.Sample
+			if cfg.Progress != nil {
+				cfg.Progress(n.elapsed())
+			}
 		}
 		if n.finished() || n.elapsed() >= cfg.Duration {
 			break
@@ -146,6 +149,9 @@ func (n *Net) sample(r *Result, prev []int64) []int64 {
 	if prev == nil {
 		prev = make([]int64, len(n.flows))
 	}
+	if n.cfg.NoSeries {
+		return prev
+	}
 	secs := n.cfg.Sample.Seconds()
 	for i := range n.flows {
 		d := n.flows[i].rcvd - prev[i]
@@ -168,11 +174,11 @@ func (n *Net) summarize(r *Result, warmup time.Duration) {
 	}
 	span := float64(len(win)) * cfg.Sample.Seconds()
 	for i := range n.flows {
-		var sum float64
-		for _, v := range r.Series[i][skip:] {
-			sum += v * cfg.Sample.Seconds()
-		}
-		if span > 0 {
+		if !cfg.NoSeries && span > 0 {
+			var sum float64
+			for _, v := range r.Series[i][skip:] {
+				sum += v * cfg.Sample.Seconds()
+			}
 			r.Rates = append(r.Rates, sum/span)
 		}
 		f := &n.flows[i]

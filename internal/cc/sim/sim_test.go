@@ -209,3 +209,17 @@ func TestBandwidthStep(t *testing.T) {
 		})
 	}
 }
+
+func TestIdealFCT(t *testing.T) {
+	c := Config{HostBps: gbps, Delay: 5 * time.Microsecond}
+	// 1 Gbit/s: 8 ns a byte. Handshake: 2 × (10 µs + 2 × 528 ns); first
+	// frame of a 1000-byte flow (1066 B): 10 µs + 2 × 8528 ns.
+	if got, want := c.IdealFCT(1000), 2*(10_000+1056)*time.Nanosecond+(10_000+17_056)*time.Nanosecond; got != want {
+		t.Fatalf("1000 B: %v, want %v", got, want)
+	}
+	// 3000 B: the first 1448 in a full frame (1514 B: 10 µs + 24_224 ns),
+	// then 1552 B in two frames (1552 + 2·66 = 1684 B = 13_472 ns).
+	if got, want := c.IdealFCT(3000), 2*(10_000+1056)*time.Nanosecond+(10_000+24_224+13_472)*time.Nanosecond; got != want {
+		t.Fatalf("3000 B: %v, want %v", got, want)
+	}
+}
