@@ -59,6 +59,13 @@ type Controller interface {
 	Interval() int
 }
 
+// Windowed is a Controller that also bounds the bytes in flight: the slow
+// path caps the fast path's congestion window at Window, so the flow is
+// ACK-clocked as well as paced.
+type Windowed interface {
+	Window() uint32 // bytes; 0 = no cap
+}
+
 // Params tunes the algorithms. Zero fields take the documented defaults.
 type Params struct {
 	LinkBps  uint64        // host line rate (default DefaultLinkBps)

@@ -110,7 +110,7 @@ func TestDCTCPRateCapAndFloor(t *testing.T) {
 
 func TestDCTCPWinGolden(t *testing.T) {
 	// w0 = 2800 B, MSS 1448, α0 = 0, link 10 Gbit/s; rate = w·8/max(RTT, w·8/link).
-	run(t, "dctcp-win", Params{}, []step{
+	c := run(t, "dctcp-win", Params{}, []step{
 		// Slow start: w = 2800 + 2896 = 5696; 5696·8/100 µs = 455.68 Mbit/s.
 		{Sample{Acked: 2_896, SRTT: 100}, 455_680},
 		// A mark ends slow start and is acted on: α = 0.5/16 = 0.03125;
@@ -124,6 +124,10 @@ func TestDCTCPWinGolden(t *testing.T) {
 		// Loss halves: w = 3204.301855; ·8/100 µs = 256_344_148.4.
 		{Sample{Losses: 1, SRTT: 100}, 256_344},
 	})
+	// The window also caps the data in flight: 3204 B.
+	if w := c.(Windowed).Window(); w != 3204 {
+		t.Fatalf("window cap %d, want 3204", w)
+	}
 }
 
 // fast is an ACK sample whose measured rate (125_000·8/100 µs = 10 Gbit/s)

@@ -1,5 +1,7 @@
 package cc
 
+import "math"
+
 // dctcp-win constants (TAS tas/slow/cc.c, cc.md 2.3).
 const (
 	// dctcpWinInitSegs is TAS's initial window: 2 segments of 1400 B.
@@ -52,6 +54,12 @@ func (d *DCTCPWin) avoid(s *Sample) {
 		d.win += d.mss * float64(s.Acked) / d.win
 	}
 }
+
+// Window implements Windowed: unlike TAS, which only turns the window into
+// a rate, the window also caps the flow's data in flight, as DCTCP's
+// does; the rate w/RTT alone rises as the queue drains (the RTT falls)
+// and overshoots, in the simulator by a factor of 3 around K.
+func (d *DCTCPWin) Window() uint32 { return uint32(min(d.win, math.MaxUint32)) }
 
 // Interval implements Controller.
 func (d *DCTCPWin) Interval() int { return d.interval }

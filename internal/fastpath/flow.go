@@ -146,6 +146,9 @@ type FlowCounters struct {
 	// unlimited. A flow with a rate is paced, probes with its rate rather
 	// than its window, and reacts to ECE only through the slow path.
 	RateKbps atomic.Uint32
+	// CwndCap, when not 0, caps the congestion window (bytes): set by a
+	// window-based controller (cc.Windowed).
+	CwndCap atomic.Uint32
 	// INTSeq, INTHops and INT hold the telemetry the peer echoed last
 	// (publishINT, ReadINT).
 	INTSeq  atomic.Uint32
@@ -265,6 +268,7 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	ctr.FastRetx.Store(0)
 	ctr.RTOs.Store(0)
 	ctr.RateKbps.Store(0)
+	ctr.CwndCap.Store(0)
 	ctr.INTSeq.Store(0)
 	ctr.INTHops.Store(0)
 	fs.pub[id].Store(uint64(p.Handle))

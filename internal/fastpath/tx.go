@@ -77,7 +77,11 @@ func (e *Engine) transmit(id uint32) {
 	}
 	dataEnd := f.sndUna.Add(queued)
 	mss := e.segPayload(f, c)
-	c.pacer.SetRateKbps(e.fs.Counters[id].RateKbps.Load())
+	ctr := &e.fs.Counters[id]
+	c.pacer.SetRateKbps(ctr.RateKbps.Load())
+	if limit := ctr.CwndCap.Load(); limit != 0 {
+		f.cwnd = min(f.cwnd, max(limit, uint32(f.mss)))
+	}
 	exhausted := true
 	for range txBudget {
 		if c.pacer.Rate() != 0 && c.pacer.Next() > e.now {

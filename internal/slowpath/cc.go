@@ -122,6 +122,9 @@ func (sp *slow) ccUpdate(x *conn, st *ccState, now uint64) {
 	}
 	rate := st.ctl.Update(&s)
 	st.next = now + sp.ccPeriod(x, st)
+	if w, ok := st.ctl.(cc.Windowed); ok {
+		ctr.CwndCap.Store(w.Window())
+	}
 	if rate == st.rate {
 		return
 	}

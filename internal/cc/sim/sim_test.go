@@ -223,3 +223,18 @@ func TestIdealFCT(t *testing.T) {
 		t.Fatalf("3000 B: %v, want %v", got, want)
 	}
 }
+
+// DCTCP holds the queue near the marking threshold K at full utilization
+// (SIGCOMM'10 section 3). dctcp-win is TAS's window DCTCP, with the
+// window also capping the data in flight; dctcp-rate waits for 50 ACKs
+// between updates, many RTTs at 1 Gbit/s, and is not held to this (docs/CC.md).
+func TestDCTCPQueueNearK(t *testing.T) {
+	cfg := scenario("dctcp-win", 2, 25*time.Microsecond, 300*time.Millisecond)
+	longFlows(&cfg, 2)
+	r := mustRun(t, cfg, 200*time.Millisecond)
+	k := float64(cfg.K)
+	if q := float64(r.QueueP50); q < 0.7*k || q > 1.3*k || float64(r.QueueP99) > 1.5*k || r.Utilization < 0.95 {
+		t.Fatalf("queue p50 %d, p99 %d B (want p50 within 30%% of K = %d, p99 <= 1.5 K), utilization %.3f (want >= 0.95)",
+			r.QueueP50, r.QueueP99, cfg.K, r.Utilization)
+	}
+}
