@@ -130,23 +130,16 @@ func liveStack(t *testing.T, h *testnet.Host, nic, addr, name string) *gotas.Sta
 
 // sink accepts connections and counts what they deliver.
 func sink(ln net.Listener, n *atomic.Int64) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			buf := make([]byte, 64<<10)
-			for {
-				k, err := c.Read(buf)
-				n.Add(int64(k))
-				if err != nil {
-					return
-				}
+	acceptEach(ln, func(c net.Conn) {
+		buf := make([]byte, 64<<10)
+		for {
+			k, err := c.Read(buf)
+			n.Add(int64(k))
+			if err != nil {
+				return
 			}
-		}()
-	}
+		}
+	})
 }
 
 // streamUntil writes until ctx ends.
