@@ -125,7 +125,7 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes}
 			cfg.Stack.BusyPoll = *busyPoll
 			if cfg.Stack.CC, cfg.Stack.CCParams, err = ccFlags(); err != nil {
-				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
+				return nil, nil, fmt.Errorf("%v: %w", err, errUsage)
 			}
 			st, err := gotas.New(cfg)
 			if err != nil {

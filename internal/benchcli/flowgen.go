@@ -40,10 +40,10 @@ func flowgenCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if !*useSim {
-		return fmt.Errorf("%w: only --sim is implemented (no live runs yet)", errUsage)
+		return fmt.Errorf("only --sim is implemented (no live runs yet): %w", errUsage)
 	}
 	if !(*load > 0 && *load <= 1) || *flows < 1 || *flows > 100_000 {
-		return fmt.Errorf("%w: --load in (0, 1], --flows 1..100000", errUsage)
+		return fmt.Errorf("--load in (0, 1], --flows 1..100000: %w", errUsage)
 	}
 	cdf, err := loadCDF(*cdfPath, *dist)
 	if err != nil {
@@ -76,25 +76,25 @@ func flowgenCmd(args []string, stdout, stderr io.Writer) error {
 func loadCDF(path, dist string) (*flowgen.CDF, error) {
 	switch {
 	case path != "" && dist != "":
-		return nil, fmt.Errorf("%w: --cdf and --dist exclude each other", errUsage)
+		return nil, fmt.Errorf("--cdf and --dist exclude each other: %w", errUsage)
 	case path == "":
 		if dist == "" {
 			dist = "websearch"
 		}
 		c, err := flowgen.Builtin(dist)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", errUsage, err)
+			return nil, fmt.Errorf("%v: %w", err, errUsage)
 		}
 		return c, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%v: %w", err, errUsage)
 	}
 	defer f.Close()
 	c, err := flowgen.ParseCDF(f, path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%v: %w", err, errUsage)
 	}
 	return c, nil
 }

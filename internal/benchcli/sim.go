@@ -36,7 +36,7 @@ func addSimFlags(fs *flag.FlagSet) *simFlags {
 func (f *simFlags) configs(n int, dur time.Duration) ([]sim.Config, error) {
 	names, p, err := f.ccFlags()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		return nil, fmt.Errorf("%v: %w", err, errUsage)
 	}
 	var out []sim.Config
 	for _, name := range names {
@@ -55,7 +55,7 @@ func (f *simFlags) config(name string, p cc.Params, n int, dur time.Duration) (s
 		hosts = min(max(n, 1), 15)
 	}
 	if *f.rate < 1_000_000 || *f.delay < 0 || *f.k < 0 || *f.buffer < 10_000 || hosts < 1 || hosts > 250 {
-		return sim.Config{}, fmt.Errorf("%w: --rate >= 1e6, --delay-us >= 0, --k >= 0, --buffer >= 10000, --hosts 1..250", errUsage)
+		return sim.Config{}, fmt.Errorf("--rate >= 1e6, --delay-us >= 0, --k >= 0, --buffer >= 10000, --hosts 1..250: %w", errUsage)
 	}
 	c := sim.Config{Seed: *f.seed, Senders: hosts, HostBps: uint64(*f.rate), Delay: time.Duration(*f.delay) * time.Microsecond,
 		K: int(*f.k), Buffer: int(*f.buffer), CC: name, CCParams: p, Duration: dur,
@@ -98,14 +98,14 @@ func simCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 	if *flows < 1 || *flows > 1000 || *size < 1 || *dur <= 0 || *warmup < 0 || *warmup >= *dur {
-		return fmt.Errorf("%w: --flows 1..1000, --size >= 1, 0 <= --warmup < --duration", errUsage)
+		return fmt.Errorf("--flows 1..1000, --size >= 1, 0 <= --warmup < --duration: %w", errUsage)
 	}
 	cs, err := sf.configs(*flows, *dur)
 	if err != nil {
 		return err
 	}
 	if len(cs) != 1 {
-		return fmt.Errorf("%w: sim runs one --cc at a time", errUsage)
+		return fmt.Errorf("sim runs one --cc at a time: %w", errUsage)
 	}
 	c := cs[0]
 	for i := range *flows {

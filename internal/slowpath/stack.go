@@ -178,17 +178,25 @@ func RegionSizeFor(maxFlows int, rx, tx uint32) uint64 {
 	return uint64(maxFlows)*(ringArea(rx)+ringArea(tx)) + ctl + fastpath.MaxContexts*perCtx
 }
 
+// ccDefaults fills in and checks the congestion-control choice.
+func (cfg *Config) ccDefaults() error {
+	if cfg.CC == "" {
+		cfg.CC = "reno"
+	}
+	if _, err := cc.New(cfg.CC, cfg.CCParams); err != nil {
+		return fmt.Errorf("slowpath: Config.CC: %w", err)
+	}
+	return nil
+}
+
 // NewStack assembles a stack on port. It does not start goroutines: call
 // Start, or drive it with Step (tests).
 func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	if !cfg.Prefix.Addr().Is4() {
 		return nil, errors.New("slowpath: Config.Prefix must be an IPv4 prefix")
 	}
-	if cfg.CC == "" {
-		cfg.CC = "reno"
-	}
-	if _, err := cc.New(cfg.CC, cfg.CCParams); err != nil {
-		return nil, fmt.Errorf("slowpath: Config.CC: %w", err)
+	if err := cfg.ccDefaults(); err != nil {
+		return nil, err
 	}
 	if cfg.RxBuf == 0 {
 		cfg.RxBuf = DefaultRingSize
