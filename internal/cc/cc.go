@@ -77,6 +77,9 @@ type Params struct {
 	Beta     uint64        // powertcp: bytes of queue each flow may hold (default BDP/10)
 	Gamma    float64       // powertcp: EWMA weight γ in (0, 1] (default 0.9)
 	Interval int           // RTTs between updates (default: the algorithm's)
+	MinAcks  int           // dctcp-rate: ACKs an update waits for (default 50)
+	TLow     time.Duration // timely: T_low (default 30 µs)
+	THigh    time.Duration // timely: T_high (default 150 µs)
 }
 
 // Defaults the algorithms share.
@@ -109,8 +112,18 @@ func (p Params) withDefaults() (Params, error) {
 	if p.Gamma == 0 {
 		p.Gamma = powerGamma
 	}
-	if !(p.Gamma > 0 && p.Gamma <= 1) || p.Interval < 0 || p.BaseRTT < 0 {
-		return p, fmt.Errorf("gamma %v, interval %d, base RTT %v: %w", p.Gamma, p.Interval, p.BaseRTT, ErrParams)
+	if !(p.Gamma > 0 && p.Gamma <= 1) || p.Interval < 0 || p.BaseRTT < 0 || p.MinAcks < 0 {
+		return p, fmt.Errorf("gamma %v, interval %d, base RTT %v, min ACKs %d: %w", p.Gamma, p.Interval, p.BaseRTT,
+			p.MinAcks, ErrParams)
+	}
+	if p.TLow == 0 {
+		p.TLow = timelyTLowUs * time.Microsecond
+	}
+	if p.THigh == 0 {
+		p.THigh = timelyTHighUs * time.Microsecond
+	}
+	if p.TLow < time.Microsecond || p.THigh <= p.TLow {
+		return p, fmt.Errorf("T_low %v, T_high %v: want 1µs <= T_low < T_high: %w", p.TLow, p.THigh, ErrParams)
 	}
 	return p, nil
 }

@@ -259,3 +259,22 @@ func TestPowerTCPRateFloor(t *testing.T) {
 		{Sample{RTT: 1000, Elapsed: 10_000}, 10_000},
 	})
 }
+
+func TestTunedThresholds(t *testing.T) {
+	p := Params{TLow: 300 * time.Microsecond, THigh: 1500 * time.Microsecond}
+	run(t, "timely", p, []step{
+		// RTT 1000 > (300 + 1500)/2: no slow start; between the
+		// thresholds, gradient 0: + δ = 20 Mbit/s. (With TAS's 30/150 µs
+		// it would be a decrease, floored at 10 Mbit/s.)
+		{fast(1000), 20_000},
+		// RTT 2000 > T_high: ·(1 − 0.8·(1 − 1500/2000)) = ·0.8 = 16 Mbit/s.
+		{fast(2000), 16_000},
+	})
+	run(t, "timely", Params{}, []step{{fast(1000), 10_000}})
+	// 10 ACKs are enough with MinAcks 10: slow start doubles 10 → 20.
+	run(t, "dctcp-rate", Params{MinAcks: 10}, []step{{Sample{Elapsed: 100_000, Acks: 10, Acked: 14_500}, 20_000}})
+	run(t, "dctcp-rate", Params{}, []step{{Sample{Elapsed: 100_000, Acks: 10, Acked: 14_500}, 10_000}})
+	if _, err := New("timely", Params{TLow: time.Millisecond, THigh: time.Millisecond}); !errors.Is(err, ErrParams) {
+		t.Fatalf("T_low = T_high: %v, want ErrParams", err)
+	}
+}

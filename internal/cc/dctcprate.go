@@ -58,6 +58,7 @@ func (a *actual) cap(act float64) float64 {
 // a fixed step.
 type DCTCPRate struct {
 	rate, alpha, step float64
+	minAcks           uint64
 	slowStart         bool
 	act               actual
 	acc               Sample // measurements not yet acted on
@@ -66,7 +67,8 @@ type DCTCPRate struct {
 
 func newDCTCPRate(p Params) Controller {
 	d := &DCTCPRate{rate: float64(or(p.InitBps, dctcpInitBps)), alpha: dctcpAlpha0,
-		step: float64(or(p.StepBps, dctcpStepBps)), slowStart: true, interval: p.interval(DefaultInterval)}
+		step: float64(or(p.StepBps, dctcpStepBps)), minAcks: or(uint64(p.MinAcks), dctcpMinAcks), slowStart: true,
+		interval: p.interval(DefaultInterval)}
 	return d
 }
 
@@ -90,7 +92,7 @@ func accumulate(acc *Sample, s *Sample) {
 func (d *DCTCPRate) Update(s *Sample) uint32 {
 	accumulate(&d.acc, s)
 	a := d.acc
-	if a.Acks < dctcpMinAcks {
+	if a.Acks < d.minAcks {
 		return kbps(d.rate)
 	}
 	d.acc = Sample{}

@@ -39,9 +39,12 @@ func flags(fs *flag.FlagSet, usage string) func() ([]string, Params, error) {
 	beta := fs.Uint64("cc-beta", 0, "powertcp: queue bytes each flow may hold (default BDP/10)")
 	gamma := fs.Float64("cc-gamma", 0, "powertcp: EWMA weight γ in (0, 1] (default 0.9)")
 	interval := fs.Int("cc-interval", 0, "RTTs between updates (default 2; powertcp 1)")
+	minAcks := fs.Int("cc-min-acks", 0, "dctcp-rate: ACKs an update waits for (default 50)")
+	tLow := fs.Duration("cc-tlow", 0, "timely: T_low (default 30µs)")
+	tHigh := fs.Duration("cc-thigh", 0, "timely: T_high (default 150µs)")
 	return func() ([]string, Params, error) {
 		p := Params{LinkBps: *link, InitBps: *init, StepBps: *step, ConstBps: *constRate,
-			BaseRTT: *baseRTT, Beta: *beta, Gamma: *gamma, Interval: *interval}
+			BaseRTT: *baseRTT, Beta: *beta, Gamma: *gamma, Interval: *interval, MinAcks: *minAcks, TLow: *tLow, THigh: *tHigh}
 		if *baseRTT < 0 || *baseRTT > time.Second {
 			return nil, p, fmt.Errorf("--cc-base-rtt=%v: want 0 to 1s: %w", *baseRTT, ErrParams)
 		}

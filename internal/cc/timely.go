@@ -26,6 +26,7 @@ const (
 // never takes more than half the rate, and the rate stays above 10 Mbit/s.
 type Timely struct {
 	rate, step       float64
+	tLow, tHigh      float64 // µs
 	prevRTT, rttDiff float64 // µs
 	slowStart        bool
 	incs             int // consecutive gradient-driven increases
@@ -35,7 +36,7 @@ type Timely struct {
 
 func newTimely(p Params) Controller {
 	return &Timely{rate: float64(or(p.InitBps, timelyInitBps)), step: float64(or(p.StepBps, timelyStepBps)),
-		slowStart: true, interval: p.interval(DefaultInterval)}
+		tLow: float64(p.TLow) / 1e3, tHigh: float64(p.THigh) / 1e3, slowStart: true, interval: p.interval(DefaultInterval)}
 }
 
 // Update implements Controller.
@@ -45,7 +46,7 @@ func (t *Timely) Update(s *Sample) uint32 {
 		return kbps(t.rate) // nothing measured yet
 	}
 	rtt := float64(s.RTT)
-	if t.slowStart && rtt > (timelyTLowUs+timelyTHighUs)/2 {
+	if t.slowStart && rtt > (t.tLow+t.tHigh)/2 {
 		t.slowStart = false
 	}
 	if !t.slowStart {
@@ -69,12 +70,12 @@ func (t *Timely) Update(s *Sample) uint32 {
 func (t *Timely) next(rtt float64) float64 {
 	grad := t.rttDiff / timelyMinRTT
 	switch {
-	case rtt < timelyTLowUs:
+	case rtt < t.tLow:
 		t.incs = 0 // as TAS: HAI counts gradient-driven increases only
 		return t.rate + t.step
-	case rtt > timelyTHighUs:
+	case rtt > t.tHigh:
 		t.incs = 0
-		return t.rate * (1 - timelyBeta*(1-timelyTHighUs/rtt))
+		return t.rate * (1 - timelyBeta*(1-t.tHigh/rtt))
 	case grad <= 0:
 		t.incs++
 		if t.incs >= timelyHAI {
