@@ -9,6 +9,7 @@
 //	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
 //	tasbench sim --cc NAME --flows N [--incast] [--json]
 //	tasbench flowgen --sim --cdf PATH|--dist websearch --load 0.6 --flows N --cc A,B [--json] [--svg F]
+//	tasbench flowgen --addr IP:P --rate BPS --rtt D [--stack gotas --cc NAME] --cdf PATH|--dist websearch ...
 //
 // The echo protocol is TAS's micro_rpc one: fixed-size messages echoed back.
 package benchcli
@@ -48,10 +49,12 @@ Commands:
   sim           run a congestion-control scenario on real gotas stacks in
                 virtual time (--cc=NAME --flows=N [--incast] [--json])
   flowgen       Poisson flows with sizes from a CDF at a target load;
-                FCT slowdown by flow size (--sim --cdf=PATH|--dist=websearch
-                --load=0.6 --flows=N --cc=A[,B...] [--json] [--svg=FILE])
+                FCT slowdown by flow size (--cdf=PATH|--dist=websearch
+                --load=0.6 --flows=N [--json] [--svg=FILE]; --sim
+                --cc=A[,B...] in the simulator, or live to a bulk-server:
+                --addr=IP:P --rate=BPS --rtt=D [--stack=gotas --cc=NAME])
 
-Every command but sim and flowgen takes --stack=linux|gotas.
+Every command but sim takes --stack=linux|gotas (flowgen without --sim).
 `
 
 var errUsage = errors.New("usage")
@@ -78,7 +81,7 @@ func Run(args []string, stdout, stderr io.Writer) int {
 	case "sim":
 		err = simCmd(rest, stdout)
 	case "flowgen":
-		err = flowgenCmd(rest, stdout, stderr)
+		err = flowgenCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -102,6 +105,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // and --xdp-mode flags; it returns a function that opens the chosen stack
 // and one that closes it.
 func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
+	return stackFlagCC(fs, cc.Flags(fs))
+}
+
+// stackFlagCC is stackFlag with the gotas stack's congestion control taken
+// from ccFlags (a command that defines --cc itself).
+func stackFlagCC(fs *flag.FlagSet, ccFlags func() (string, cc.Params, error)) func() (bench.Stack, func(), error) {
 	name := fs.String("stack", "linux", "TCP stack: linux or gotas")
 	ipAddr := fs.String("ip-addr", "", "gotas: the stack's IPv4 address with prefix, e.g. 10.0.0.1/24")
 	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
@@ -109,7 +118,6 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 	busyPoll := fs.Bool("fp-no-ints", false, "gotas: the fast path busy-polls and never sleeps")
 	var routes routeFlag
 	fs.Var(&routes, "ip-route", "gotas: static route DEST/P,NEXTHOP (repeatable)")
-	ccFlags := cc.Flags(fs)
 	return func() (bench.Stack, func(), error) {
 		switch *name {
 		case "linux":

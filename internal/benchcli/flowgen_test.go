@@ -3,10 +3,13 @@ package benchcli
 import (
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gotas/internal/bench"
 )
 
 func TestFlowgenSim(t *testing.T) {
@@ -58,11 +61,42 @@ func TestFlowgenRejects(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		msg  string
-	}{{[]string{"flowgen", "--sim", "--cdf=" + bad}, "bad.txt:3:"}, {[]string{"flowgen"}, "--sim"},
+	}{{[]string{"flowgen", "--sim", "--cdf=" + bad}, "bad.txt:3:"}, {[]string{"flowgen"}, "--addr"},
 		{[]string{"flowgen", "--sim", "--dist=hadoop"}, "websearch"}, {[]string{"flowgen", "--sim", "--load=2"}, "--load"}} {
 		var out, errb bytes.Buffer
 		if rc := Run(c.args, &out, &errb); rc != 2 || !strings.Contains(errb.String(), c.msg) {
 			t.Fatalf("%v: exit %d, %q; want 2 and %q", c.args, rc, errb.String(), c.msg)
 		}
+	}
+}
+
+// Live: the flows go over the kernel's TCP (loopback) to a bulk-server,
+// each connection confirmed by the server's byte count.
+func TestFlowgenLiveLinux(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go bench.BulkServer(ln)
+	var out, errb bytes.Buffer
+	args := []string{"flowgen", "--addr=" + ln.Addr().String(), "--dist=websearch", "--flows=30", "--load=0.5",
+		"--rate=10000000000", "--rtt=50us", "--json"}
+	if rc := Run(args, &out, &errb); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errb.String())
+	}
+	var runs []flowgenRun
+	if err := json.Unmarshal(out.Bytes(), &runs); err != nil || len(runs) != 1 || !runs[0].Live || runs[0].CC != "linux" {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	n := 0
+	for _, b := range runs[0].Buckets {
+		n += b.Flows
+	}
+	if n != 30 {
+		t.Fatalf("%d flows in the buckets, want 30", n)
+	}
+	if rc := Run([]string{"flowgen", "--dist=websearch"}, &out, &errb); rc != 2 {
+		t.Fatalf("live run without --addr: exit %d, want 2", rc)
 	}
 }
