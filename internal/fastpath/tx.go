@@ -120,16 +120,18 @@ func (e *Engine) transmit(id uint32) {
 // tcp_current_mss), so data segments can carry them too.
 //
 // A telemetry flow also leaves room for the option and the records the
-// switches append (cc.INTReserve), so the frame still fits after them.
+// switches append (cc.INTReserve), so the frame still fits after them;
+// with a tiny MSS (a peer's choice) it does not, and its segments go
+// without the option (intTx).
 func (e *Engine) segPayload(f *flow, c *flowCold) uint32 {
 	mss := uint32(f.mss)
-	if c.intOn {
+	if f.flags&fSACK != 0 && !c.ooo.Empty() {
+		mss -= sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
+	}
+	if c.intOn && mss > 2*cc.INTReserve {
 		mss -= cc.INTReserve
 	}
-	if f.flags&fSACK == 0 || c.ooo.Empty() {
-		return mss
-	}
-	return mss - sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
+	return mss
 }
 
 // sackLimit is how many SACK blocks fit in the option space (RFC 2018 3:
