@@ -57,3 +57,37 @@ func TestINTEchoValidated(t *testing.T) {
 		t.Fatal("an unasked echo reached the slow path")
 	}
 }
+
+// A PowerTCP flow's data asks for telemetry and keeps room for the
+// records, also to a peer with the smallest MSS we accept (88, 76 with
+// timestamps: 48 bytes of payload are left, not a wrapped length).
+func TestINTWithTinyAndNormalMSS(t *testing.T) {
+	for _, c := range []struct {
+		peerMSS uint16
+		payload int
+	}{{1, tcpMinMSS - tsOptionLen - cc.INTReserve}, {1460, 1460 - tsOptionLen - cc.INTReserve}} {
+		cfg := testConfig(ipA)
+		cfg.CC = "powertcp"
+		r := newRaw(t, cfg, nil)
+		r.app.onConn = func(x *appConn) { x.sendTotal = 5000 }
+		r.listen(80, 16)
+		r.handshake(40000, 1000, synOpts(c.peerMSS, 5))
+		r.settle()
+		largest := 0
+		for _, p := range tcpOut(t, r.take()) {
+			n := len(p.tcp.Payload())
+			if n == 0 {
+				continue
+			}
+			largest = max(largest, n)
+			collect := p.opts.Has(wire.OptExp) && p.opts.ExpID == cc.INTExIDCollect
+			if n > c.payload || !collect {
+				t.Fatalf("peer MSS %d: segment of %d bytes (at most %d), collect option %v",
+					c.peerMSS, n, c.payload, collect)
+			}
+		}
+		if largest != c.payload {
+			t.Fatalf("peer MSS %d: largest segment %d bytes, want %d", c.peerMSS, largest, c.payload)
+		}
+	}
+}
