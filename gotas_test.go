@@ -18,7 +18,10 @@ import (
 )
 
 // pair makes two embedded stacks joined by an in-memory link.
-func pair(t *testing.T, link impair.Config) (a, b *Stack) {
+func pair(t *testing.T, link impair.Config) (a, b *Stack) { return pairWith(t, link, Config{}) }
+
+// pairWith is pair with bcfg (its Addr and Port set here) for stack b.
+func pairWith(t *testing.T, link impair.Config, bcfg Config) (a, b *Stack) {
 	t.Helper()
 	pa, pb := memnic.Pair(link, link)
 	var err error
@@ -27,7 +30,8 @@ func pair(t *testing.T, link impair.Config) (a, b *Stack) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() })
-	b, err = New(Config{Addr: netip.MustParsePrefix("10.9.0.2/24"), Port: pb})
+	bcfg.Addr, bcfg.Port = netip.MustParsePrefix("10.9.0.2/24"), pb
+	b, err = New(bcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,37 +213,24 @@ func TestPacingHoldsAFlowToItsRate(t *testing.T) {
 // (the stack's CCParams) holds a 1 MiB transfer to about 0.52 s, the
 // default (reno) does not; an unknown name fails the dial.
 func TestDialOptionsChoosesCongestionControl(t *testing.T) {
-	pa, pb := memnic.Pair(impair.Config{}, impair.Config{})
-	a, err := New(Config{Addr: netip.MustParsePrefix("10.9.0.1/24"), Port: pa})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	cfg := Config{Addr: netip.MustParsePrefix("10.9.0.2/24"), Port: pb}
+	var cfg Config
 	cfg.Stack.CCParams.ConstBps = 16_000_000
-	b, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
+	a, b := pairWith(t, impair.Config{}, cfg)
 	ln, err := a.Listen("tcp", ":7004")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
 	if _, err := b.DialOptions(context.Background(), "tcp", "10.9.0.1:7004", Options{CC: "cubic"}); err == nil {
 		t.Fatal("dial with cc cubic succeeded")
 	}
 	send := func(o Options) time.Duration {
+		go func() { // the server: read the stream to its end, then close
+			if c, err := ln.Accept(); err == nil {
+				io.Copy(io.Discard, c)
+				c.Close()
+			}
+		}()
 		c, err := b.DialOptions(context.Background(), "tcp", "10.9.0.1:7004", o)
 		if err != nil {
 			t.Fatal(err)
@@ -251,7 +242,7 @@ func TestDialOptionsChoosesCongestionControl(t *testing.T) {
 		}
 		c.(*Conn).CloseWrite()
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
-		io.Copy(io.Discard, c) // the peer's FIN: everything was acknowledged
+		io.Copy(io.Discard, c) // the server's FIN: everything arrived
 		return time.Since(start)
 	}
 	if d := send(Options{CC: "const-rate"}); d < 470*time.Millisecond {
