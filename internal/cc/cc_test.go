@@ -278,3 +278,14 @@ func TestTunedThresholds(t *testing.T) {
 		t.Fatalf("T_low = T_high: %v, want ErrParams", err)
 	}
 }
+
+// An empty Sample (the slow path's call when a flow starts) changes
+// nothing and returns the initial rate, which the flow starts with: TAS's
+// 10 Mbit/s for dctcp-rate and timely; dctcp-win's 2·1400 B over TAS's
+// initial RTT of 50 µs = 448 Mbit/s; PowerTCP's line rate.
+func TestInitialRates(t *testing.T) {
+	for name, want := range map[string]uint32{"dctcp-rate": 10_000, "timely": 10_000, "dctcp-win": 448_000,
+		"powertcp": 10_000_000, "theta-powertcp": 10_000_000, "const-rate": 10_000_000, "reno": 0} {
+		run(t, name, Params{}, []step{{Sample{}, want}, {Sample{}, want}})
+	}
+}

@@ -169,7 +169,9 @@ type FlowParams struct {
 	MSS        uint16  // payload bytes per segment, options excluded
 	SACK, TS   bool
 	ECN        bool
-	INT        bool // ask switches for telemetry (PowerTCP)
+	INT        bool   // ask switches for telemetry (PowerTCP)
+	RateKbps   uint32 // the first rate (congestion control; 0: unlimited)
+	CwndCap    uint32 // the first window cap (0: none)
 	TSRecent   uint32
 	RTTSample  uint32 // µs from the handshake; 0 if none
 	RxOff      uint64 // byte rings in the region
@@ -267,8 +269,8 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	ctr.Retransmits.Store(0)
 	ctr.FastRetx.Store(0)
 	ctr.RTOs.Store(0)
-	ctr.RateKbps.Store(0)
-	ctr.CwndCap.Store(0)
+	ctr.RateKbps.Store(p.RateKbps)
+	ctr.CwndCap.Store(p.CwndCap)
 	ctr.INTSeq.Store(0)
 	ctr.INTHops.Store(0)
 	fs.pub[id].Store(uint64(p.Handle))

@@ -29,6 +29,7 @@ type ccState struct {
 	loss  uint64
 	rtts  uint32 // RTT samples counted at the previous update
 	rate  uint32 // kbit/s in force
+	cap   uint32 // window cap in force (cc.Windowed; 0: none)
 	idx   int    // position in slow.ccFlows
 	// Telemetry (PowerTCP): whether the algorithm uses it, the sequence
 	// number of the last records read, and the records widened.
@@ -46,19 +47,35 @@ func (sp *slow) ccName(x *conn) string {
 	return sp.s.cfg.CC
 }
 
-// ccStart attaches a controller to a flow that just entered the fast
-// path. Reno sets no rate, so it needs no loop: the window stays in charge.
-func (sp *slow) ccStart(x *conn) {
+// ccNew makes the controller of a flow about to enter the fast path, with
+// its first rate (and window cap), which the flow starts with, as TAS
+// sets a flow's rate when it is created: an empty Sample changes no
+// controller's state and returns its initial rate. Reno sets no rate, so
+// it gets no controller and no loop: the window stays in charge.
+func (sp *slow) ccNew(x *conn) *ccState {
 	name := sp.ccName(x)
 	if name == "" || name == "reno" {
-		return
+		return nil
 	}
 	ctl, err := cc.New(name, sp.s.cfg.CCParams)
 	if err != nil {
-		return // NewStack validated both
+		return nil // NewStack validated both
+	}
+	st := &ccState{ctl: ctl, wantINT: cc.WantsINT(name)}
+	st.rate = ctl.Update(&cc.Sample{})
+	if w, ok := ctl.(cc.Windowed); ok {
+		st.cap = w.Window()
+	}
+	return st
+}
+
+// ccStart runs st's loop for x, which has just entered the fast path.
+func (sp *slow) ccStart(x *conn, st *ccState) {
+	if st == nil {
+		return
 	}
 	now := sp.now()
-	st := &ccState{ctl: ctl, last: now, idx: len(sp.ccFlows), wantINT: cc.WantsINT(name)}
+	st.last, st.idx = now, len(sp.ccFlows)
 	st.next = now + sp.ccPeriod(x, st)
 	x.cc = st
 	sp.ccFlows = append(sp.ccFlows, x)
@@ -123,7 +140,8 @@ func (sp *slow) ccUpdate(x *conn, st *ccState, now uint64) {
 	rate := st.ctl.Update(&s)
 	st.next = now + sp.ccPeriod(x, st)
 	if w, ok := st.ctl.(cc.Windowed); ok {
-		ctr.CwndCap.Store(w.Window())
+		st.cap = w.Window()
+		ctr.CwndCap.Store(st.cap)
 	}
 	if rate == st.rate {
 		return

@@ -18,9 +18,10 @@ func pacedTransfer(t *testing.T, p *pair, n int) time.Duration {
 	return p.clock.Now().Sub(t0)
 }
 
-// The slow path's controller sets the rate and the pacer enforces it: a
-// const-rate flow at 40 Mbit/s moves 1 MB in about 8e6/40e6 = 200 ms (the
-// link itself is unlimited: 1 MB takes a few ms without the rate).
+// The slow path's controller sets the rate, from the flow's first
+// segment on, and the pacer enforces it: a const-rate flow at 40 Mbit/s
+// moves 1 MB in about 8e6/40e6 = 200 ms (the link itself is unlimited:
+// 1 MB takes a few ms without the rate).
 func TestCCRateIsEnforced(t *testing.T) {
 	cfg := testConfig(ipB)
 	cfg.CC, cfg.CCParams = "const-rate", cc.Params{ConstBps: 40_000_000}
@@ -29,6 +30,15 @@ func TestCCRateIsEnforced(t *testing.T) {
 	if took < 180*time.Millisecond || took > 260*time.Millisecond {
 		t.Fatalf("1 MB at 40 Mbit/s took %v, want about 200 ms", took)
 	}
+}
+
+// A controller whose rate moves (dctcp-win's window grows in slow start)
+// kicks the core with each new rate.
+func TestCCKicksTheCore(t *testing.T) {
+	cfg := testConfig(ipB)
+	cfg.CC = "dctcp-win"
+	p := newPair(t, testConfig(ipA), cfg, linkDelay, linkDelay)
+	pacedTransfer(t, p, 1_000_000)
 	if k := p.b.Stats().CCKicks; k == 0 {
 		t.Fatal("no rate change reached the core (CCKicks 0)")
 	}

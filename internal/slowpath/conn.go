@@ -414,11 +414,15 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 		MSS: sp.flowMSS(x), SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
 		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow()),
 		INT: cc.WantsINT(sp.ccName(x))}
+	ccs := sp.ccNew(x)
+	if ccs != nil {
+		p.RateKbps, p.CwndCap = ccs.rate, ccs.cap
+	}
 	if err := sp.s.sh.Flows.Install(x.id, &p); err != nil {
 		return false // cannot happen: the table is sized for MaxFlows
 	}
 	x.state = stEstablished
-	sp.ccStart(x)
+	sp.ccStart(x, ccs)
 	st := &sp.st
 	st.established.Add(1)
 	for _, o := range []struct {
