@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/ctlsock"
 	"gotas/internal/nic"
 	"gotas/internal/nic/nicopen"
@@ -634,9 +635,25 @@ func parseAddr(network, address string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
+// Options are per-connection choices for DialOptions and ListenOptions.
+type Options struct {
+	// CC is the congestion control (cc.Names(); "" is the stack's
+	// Config.Stack.CC). A listener's choice applies to what it accepts.
+	CC string
+}
+
 // Listen listens on a local port. The address's host part must be empty,
 // 0.0.0.0 or the stack's address.
 func (s *Stack) Listen(network, address string) (net.Listener, error) {
+	return s.ListenOptions(network, address, Options{})
+}
+
+// ListenOptions is Listen with per-connection options.
+func (s *Stack) ListenOptions(network, address string, o Options) (net.Listener, error) {
+	ccID, err := cc.ID(o.CC)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
 	ap, err := parseAddr(network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
@@ -647,7 +664,7 @@ func (s *Stack) Listen(network, address string) (net.Listener, error) {
 	if ap.Port() == 0 {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: errors.New("gotas: listening needs an explicit port")}
 	}
-	r, err := s.request(context.Background(), &waiter{port: ap.Port()}, func() (uint64, error) { return s.ctx.Listen(ap.Port(), 1024) })
+	r, err := s.request(context.Background(), &waiter{port: ap.Port()}, func() (uint64, error) { return s.ctx.ListenCC(ap.Port(), 1024, ccID) })
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -667,6 +684,15 @@ func (s *Stack) Dial(network, address string) (net.Conn, error) {
 
 // DialContext connects to address, giving up when ctx ends.
 func (s *Stack) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	return s.DialOptions(ctx, network, address, Options{})
+}
+
+// DialOptions is DialContext with per-connection options.
+func (s *Stack) DialOptions(ctx context.Context, network, address string, o Options) (net.Conn, error) {
+	ccID, err := cc.ID(o.CC)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
 	ap, err := parseAddr(network, address)
 	if err == nil && !ap.Addr().IsValid() {
 		err = errors.New("gotas: dial needs a destination address")
@@ -674,7 +700,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (net.C
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
-	r, err := s.request(ctx, &waiter{remote: ap}, func() (uint64, error) { return s.ctx.Connect(ap) })
+	r, err := s.request(ctx, &waiter{remote: ap}, func() (uint64, error) { return s.ctx.ConnectCC(ap, ccID) })
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Addr: tcpAddr(ap), Err: err}
 	}

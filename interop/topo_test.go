@@ -215,7 +215,11 @@ func isTimeout(err error) bool {
 }
 
 // echoAll echoes every connection ln accepts until it is closed.
-func echoAll(ln net.Listener) {
+func echoAll(ln net.Listener) { acceptEach(ln, func(c net.Conn) { io.Copy(c, c) }) }
+
+// acceptEach runs handle on its own goroutine for every connection ln
+// accepts, and closes the connection after it, until ln is closed.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -223,7 +227,7 @@ func echoAll(ln net.Listener) {
 		}
 		go func() {
 			defer c.Close()
-			io.Copy(c, c)
+			handle(c)
 		}()
 	}
 }

@@ -221,6 +221,10 @@ const (
 //	0x20 [4]u8 remote IPv4, 0x24 u16 remote port, 0x26 u16 backlog,
 //	0x28 u64 rx ring offset, 0x30 u64 tx ring offset,
 //	0x38 u32 rx ring size, 0x3C u32 tx ring size
+//
+// In ReqConnect and ReqListen, flags is the connection's congestion
+// control (cc.ID; 0: the stack's default); an unknown number fails the
+// request with EINVAL.
 type Ctl struct {
 	Type       uint8
 	Flags      uint8

@@ -138,8 +138,15 @@ func (c *Context) request(m Ctl) error {
 // Listen asks for a listener on port; EvListenOpened with the returned
 // cookie reports the outcome. Accepted connections arrive as EvAccepted.
 func (c *Context) Listen(port uint16, backlog int) (uint64, error) {
+	return c.ListenCC(port, backlog, 0)
+}
+
+// ListenCC is Listen with the congestion control accepted connections
+// run (cc.ID; 0: the stack's default).
+func (c *Context) ListenCC(port uint16, backlog int, ccID uint8) (uint64, error) {
 	c.cookie++
-	return c.cookie, c.request(Ctl{Type: ReqListen, Cookie: c.cookie, LocalPort: port, Backlog: uint16(min(backlog, 0xffff))})
+	return c.cookie, c.request(Ctl{Type: ReqListen, Flags: ccID, Cookie: c.cookie, LocalPort: port,
+		Backlog: uint16(min(backlog, 0xffff))})
 }
 
 // ListenClose closes a listener; half-open connections are reset.
@@ -147,12 +154,17 @@ func (c *Context) ListenClose(l Handle) error { return c.request(Ctl{Type: ReqLi
 
 // Connect opens a connection to dst; EvConnOpened with the returned cookie
 // reports the handle or the error (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH).
-func (c *Context) Connect(dst netip.AddrPort) (uint64, error) {
+func (c *Context) Connect(dst netip.AddrPort) (uint64, error) { return c.ConnectCC(dst, 0) }
+
+// ConnectCC is Connect with the connection's congestion control (cc.ID;
+// 0: the stack's default).
+func (c *Context) ConnectCC(dst netip.AddrPort, ccID uint8) (uint64, error) {
 	if !dst.Addr().Is4() {
 		return 0, errors.New("appif: IPv4 only")
 	}
 	c.cookie++
-	return c.cookie, c.request(Ctl{Type: ReqConnect, Cookie: c.cookie, RemoteIP: dst.Addr().As4(), RemotePort: dst.Port()})
+	return c.cookie, c.request(Ctl{Type: ReqConnect, Flags: ccID, Cookie: c.cookie, RemoteIP: dst.Addr().As4(),
+		RemotePort: dst.Port()})
 }
 
 // Close releases a connection. If both directions were closed with FIN

@@ -9,6 +9,9 @@
 //	tasbench bulk --addr IP:P --conns C --duration D [--reverse] [--json]
 //	tasbench hold --addr IP:P --conns N --duration D [--src IP,IP] [--json]
 //	tasbench matrix [--duration 4s] [--quick] [--cells W,W] [--pairs P,P] [--json] [--svg FILE]
+//	tasbench sim --cc NAME --flows N [--incast] [--json]
+//	tasbench flowgen --sim --cdf PATH|--dist websearch --load 0.6 --flows N --cc A,B [--json] [--svg F]
+//	tasbench flowgen --addr IP:P --rate BPS --rtt D [--stack gotas --cc NAME] --cdf PATH|--dist websearch ...
 //
 // The echo protocol is TAS's micro_rpc one: fixed-size messages echoed back.
 package benchcli
@@ -32,6 +35,7 @@ import (
 
 	"gotas"
 	"gotas/internal/bench"
+	"gotas/internal/cc"
 	"gotas/internal/nic/nicopen"
 )
 
@@ -51,8 +55,17 @@ Commands:
                 client and server, each pairing on its own two namespaces
                 over a veth; prints ratios to Linux <-> Linux (root)
 
-Every command takes --stack=linux|gotas|tas (tas: an application of the
-running service whose control socket --tas-socket or TAS_SOCKET names).
+  sim           run a congestion-control scenario on real gotas stacks in
+                virtual time (--cc=NAME --flows=N [--incast] [--json])
+  flowgen       Poisson flows with sizes from a CDF at a target load;
+                FCT slowdown by flow size (--cdf=PATH|--dist=websearch
+                --load=0.6 --flows=N [--json] [--svg=FILE]; --sim
+                --cc=A[,B...] in the simulator, or live to a bulk-server:
+                --addr=IP:P --rate=BPS --rtt=D [--stack=gotas --cc=NAME])
+
+Every command but sim takes --stack=linux|gotas|tas (flowgen without
+--sim; tas: an application of the running service whose control socket
+--tas-socket or TAS_SOCKET names).
 `
 
 var errUsage = errors.New("usage")
@@ -78,6 +91,10 @@ func Run(args []string, stdout, stderr io.Writer) int {
 		err = holdClient(ctx, rest, stdout)
 	case "matrix":
 		err = matrix(ctx, rest, stdout, stderr)
+	case "sim":
+		err = simCmd(rest, stdout)
+	case "flowgen":
+		err = flowgenCmd(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -101,6 +118,12 @@ func Run(args []string, stdout, stderr io.Writer) int {
 // and --xdp-mode flags; it returns a function that opens the chosen stack
 // and one that closes it.
 func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
+	return stackFlagCC(fs, cc.Flags(fs))
+}
+
+// stackFlagCC is stackFlag with the gotas stack's congestion control taken
+// from ccFlags (a command that defines --cc itself).
+func stackFlagCC(fs *flag.FlagSet, ccFlags func() (string, cc.Params, error)) func() (bench.Stack, func(), error) {
 	name := fs.String("stack", "linux", "TCP stack: linux, gotas (embedded) or tas (the running service)")
 	socket := fs.String("tas-socket", "", "tas: the service's control socket (default: $TAS_SOCKET, else /run/gotas/tas.sock)")
 	ipAddr := fs.String("ip-addr", "", "gotas: the stack's IPv4 address with prefix, e.g. 10.0.0.1/24")
@@ -125,6 +148,9 @@ func stackFlag(fs *flag.FlagSet) func() (bench.Stack, func(), error) {
 			}
 			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes}
 			cfg.Stack.BusyPoll, cfg.Stack.Netpoll, cfg.Stack.SpinBeforeBlock = *busyPoll, *netpoll, *spin
+			if cfg.Stack.CC, cfg.Stack.CCParams, err = ccFlags(); err != nil {
+				return nil, nil, fmt.Errorf("%v: %w", err, errUsage)
+			}
 			st, err := gotas.New(cfg)
 			if err != nil {
 				if errors.Is(err, nicopen.ErrConfig) {

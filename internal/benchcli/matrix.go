@@ -75,7 +75,7 @@ func matrix(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *svg != "" {
-		if werr := writeSVG(*svg, rep); werr != nil {
+		if werr := writeFile(*svg, func(w io.Writer) error { return benchmatrix.WriteSVG(w, rep) }); werr != nil {
 			return werr
 		}
 	}
@@ -121,12 +121,13 @@ func writeJSON(path string, rep *benchmatrix.Report) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-func writeSVG(path string, rep *benchmatrix.Report) error {
+// writeFile creates path and fills it with write.
+func writeFile(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	if err := benchmatrix.WriteSVG(f, rep); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}

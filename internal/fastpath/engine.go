@@ -98,6 +98,8 @@ type EngineStats struct {
 	SpuriousUndos uint64
 	// RingBytesReleased counts idle RX ring bytes given back (shrink.go).
 	RingBytesReleased uint64
+	// RxBadINT counts telemetry options ignored as malformed or unasked.
+	RxBadINT uint64
 }
 
 type engStats struct {
@@ -113,6 +115,7 @@ type engStats struct {
 	contextsDetached                                                 atomic.Uint64
 	spuriousUndos                                                    atomic.Uint64
 	ringBytesReleased                                                atomic.Uint64
+	rxBadINT                                                         atomic.Uint64
 }
 
 // Engine is the TCP fast path of one core: established flows only. All its
@@ -231,6 +234,7 @@ func (e *Engine) Stats() EngineStats {
 		TxOversize: s.txOversize.Load(), PMTUUpdates: s.pmtuUpdates.Load(), PMTUIgnored: s.pmtuIgnored.Load(),
 		ContextsDetached: s.contextsDetached.Load(), SpuriousUndos: s.spuriousUndos.Load(),
 		RingBytesReleased: s.ringBytesReleased.Load(),
+		RxBadINT:          s.rxBadINT.Load(),
 	}
 	for i := range out.Punted {
 		out.Punted[i] = s.punted[i].Load()

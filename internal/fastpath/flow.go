@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/nic"
 	"gotas/internal/shm"
 	"gotas/internal/tcp"
@@ -89,6 +90,12 @@ type flowCold struct {
 	// undoCwnd, undoSsthresh: the window before the last reduction, put
 	// back if D-SACKs prove it spurious.
 	undoCwnd, undoSsthresh uint32
+	// intOn: our data asks switches for telemetry (intel.go); intEcho
+	// holds the records of the peer's latest data segment, echoed on our
+	// ACKs.
+	intOn      bool
+	intEchoLen uint8
+	intEcho    [cc.INTMaxHops * cc.INTHopLen]byte
 }
 
 // Header sizes that bound the MSS: IPv4 and TCP without options, the
@@ -132,11 +139,25 @@ const pacerBurstBytes = 20_000
 type FlowCounters struct {
 	AckedBytes  atomic.Uint64
 	ECNBytes    atomic.Uint64 // acknowledged bytes whose ACK carried ECE
+	Acks        atomic.Uint64 // ACKs that acknowledged new data
 	SRTT        atomic.Uint32 // µs
+	LastRTT     atomic.Uint32 // µs, the latest raw sample (delay-based CC wants it unsmoothed)
+	RTTSamples  atomic.Uint32 // samples taken: tells the slow path whether LastRTT is new
 	Retransmits atomic.Uint64 // segments sent again
 	FastRetx    atomic.Uint64 // fast-retransmit (recovery) episodes
 	RTOs        atomic.Uint64
-	RateKbps    atomic.Uint32 // set by the slow path; 0 = unlimited
+	// RateKbps is set by the slow path's congestion control; 0 =
+	// unlimited. A flow with a rate is paced, probes with its rate rather
+	// than its window, and reacts to ECE only through the slow path.
+	RateKbps atomic.Uint32
+	// CwndCap, when not 0, caps the congestion window (bytes): set by a
+	// window-based controller (cc.Windowed).
+	CwndCap atomic.Uint32
+	// INTSeq, INTHops and INT hold the telemetry the peer echoed last
+	// (publishINT, ReadINT).
+	INTSeq  atomic.Uint32
+	INTHops atomic.Uint32
+	INT     [intWords]atomic.Uint64
 }
 
 // FlowParams is what the slow path knows when a handshake completes.
@@ -152,6 +173,9 @@ type FlowParams struct {
 	MSS        uint16  // payload bytes per segment, options excluded
 	SACK, TS   bool
 	ECN        bool
+	INT        bool   // ask switches for telemetry (PowerTCP)
+	RateKbps   uint32 // the first rate (congestion control; 0: unlimited)
+	CwndCap    uint32 // the first window cap (0: none)
 	TSRecent   uint32
 	RTTSample  uint32      // µs from the handshake; 0 if none
 	Region     *shm.Region // the owning application's memory
@@ -237,14 +261,21 @@ func (fs *Flows) Install(id uint32, p *FlowParams) error {
 	c.rx, c.tx = rx, tx
 	c.maxSndWnd, c.txCloseHead, c.lastInvalidAck = p.PeerWindow, 0, 0
 	c.rxFinAt, c.rxFinQueued, c.nagle = 0, false, false
+	c.intOn, c.intEchoLen = p.INT, 0
 	ctr := &fs.Counters[id]
 	ctr.AckedBytes.Store(0)
 	ctr.ECNBytes.Store(0)
+	ctr.Acks.Store(0)
 	ctr.SRTT.Store(c.rto.SRTT())
+	ctr.LastRTT.Store(p.RTTSample)
+	ctr.RTTSamples.Store(0)
 	ctr.Retransmits.Store(0)
 	ctr.FastRetx.Store(0)
 	ctr.RTOs.Store(0)
-	ctr.RateKbps.Store(0)
+	ctr.RateKbps.Store(p.RateKbps)
+	ctr.CwndCap.Store(p.CwndCap)
+	ctr.INTSeq.Store(0)
+	ctr.INTHops.Store(0)
 	fs.pub[id].Store(uint64(p.Handle))
 	if !fs.Table.Insert(p.Key.Hash(), id) {
 		f.flags = 0

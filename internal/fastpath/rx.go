@@ -130,6 +130,7 @@ func (e *Engine) segment(id uint32, ip wire.IPv4, seg wire.TCP) {
 	if !e.ackInRange(id, f, c, ackn) {
 		return
 	}
+	e.intOption(id, c, len(payload) > 0)
 	hasTS := f.flags&fTS != 0
 	if hasTS && seq.LessThanEq(f.rcvNxt) && !tcp.Seq(e.opts.TSVal).LessThan(tcp.Seq(f.tsRecent)) {
 		// RFC 7323 4.3: only a segment that passed every check, and that
@@ -512,14 +513,16 @@ func (e *Engine) newlyAcked(id uint32, f *flow, c *flowCold, ackn tcp.Seq, acked
 	f.dupAcks = 0
 	f.retries = 0
 	f.tlp &^= tlpProbed
-	e.fs.Counters[id].AckedBytes.Add(uint64(data))
+	ctr := &e.fs.Counters[id]
+	ctr.AckedBytes.Add(uint64(data))
+	ctr.Acks.Add(1)
 	e.wantEvent(id)
 	e.rttSample(id, f, c, ackn, hasTS)
 	if f.flags&fRecovery != 0 && ackn.GreaterThanEq(f.recover) {
 		f.flags &^= fRecovery
 	}
 	if f.flags&fRecovery == 0 {
-		f.growCwnd(data)
+		f.growCwnd(data, c.pacer.Rate() != 0)
 	}
 	if f.sndUna == f.sndMax {
 		e.timers.Cancel(id)
@@ -537,7 +540,11 @@ func (e *Engine) newlyAcked(id uint32, f *flow, c *flowCold, ackn tcp.Seq, acked
 func (e *Engine) rttSample(id uint32, f *flow, c *flowCold, ackn tcp.Seq, hasTS bool) {
 	switch {
 	case f.flags&fTiming != 0 && f.rttSeq.LessThan(ackn):
-		c.rto.Sample(e.nowUs - f.rttTime)
+		rtt := e.nowUs - f.rttTime
+		c.rto.Sample(rtt)
+		ctr := &e.fs.Counters[id]
+		ctr.LastRTT.Store(rtt)
+		ctr.RTTSamples.Add(1)
 		f.flags &^= fTiming
 	case hasTS && e.opts.TSEcr != 0 && c.rto.Backoffs() > 0:
 		c.rto.Sample(tcp.TSRTTUs(e.tsNow - e.opts.TSEcr))
@@ -548,10 +555,13 @@ func (e *Engine) rttSample(id uint32, f *flow, c *flowCold, ackn tcp.Seq, hasTS 
 }
 
 // growCwnd is NewReno-like growth: slow start below ssthresh (at most one
-// MSS per ACK, RFC 5681 3.1), else about one MSS per window.
-func (f *flow) growCwnd(acked uint32) {
+// MSS per ACK, RFC 5681 3.1), else about one MSS per window. A paced flow
+// (paced: the slow path's congestion control set a rate) always grows as
+// in slow start: its rate decides what it sends, and the window only
+// bounds the data in flight after a loss, so it must not lag the rate.
+func (f *flow) growCwnd(acked uint32, paced bool) {
 	mss := uint32(f.mss)
-	if f.cwnd < f.ssthresh {
+	if f.cwnd < f.ssthresh || paced {
 		f.cwnd += min(acked, mss)
 	} else {
 		f.cwnd += max(mss*mss/f.cwnd, 1)
@@ -560,9 +570,15 @@ func (f *flow) growCwnd(acked uint32) {
 }
 
 // ecnEcho reacts to ECE (RFC 3168 6.1.2): at most one window reduction
-// per window of data, and CWR on the next new segment.
+// per window of data, and CWR on the next new segment. A paced flow only
+// counts the marked bytes: its congestion control (DCTCP) reacts to the
+// fraction of them, and its segments all carry CWR (sendRange) so the
+// receiver echoes each CE mark about once rather than until our reply.
 func (e *Engine) ecnEcho(id uint32, f *flow, ackn tcp.Seq, acked uint32) {
 	e.fs.Counters[id].ECNBytes.Add(uint64(acked))
+	if e.fs.cold[id].pacer.Rate() != 0 {
+		return
+	}
 	if f.flags&fRecovery == 0 && ackn.GreaterThanEq(f.recover) && acked > 0 {
 		e.reduce(f)
 		f.recover = f.sndMax

@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"gotas/internal/cc"
 	"gotas/internal/tcp"
 	"gotas/internal/wire"
 )
@@ -76,7 +77,11 @@ func (e *Engine) transmit(id uint32) {
 	}
 	dataEnd := f.sndUna.Add(queued)
 	mss := e.segPayload(f, c)
-	c.pacer.SetRateKbps(e.fs.Counters[id].RateKbps.Load())
+	ctr := &e.fs.Counters[id]
+	c.pacer.SetRateKbps(ctr.RateKbps.Load())
+	if limit := ctr.CwndCap.Load(); limit != 0 {
+		f.cwnd = min(f.cwnd, max(limit, uint32(f.mss)))
+	}
 	exhausted := true
 	for range txBudget {
 		if c.pacer.Rate() != 0 && c.pacer.Next() > e.now {
@@ -113,11 +118,20 @@ func (e *Engine) transmit(id uint32) {
 // segPayload is the payload of a full segment now: the MSS less the SACK
 // blocks our ACKs carry while we hold out-of-order data (as Linux's
 // tcp_current_mss), so data segments can carry them too.
+//
+// A telemetry flow also leaves room for the option and the records the
+// switches append (cc.INTReserve), so the frame still fits after them;
+// with a tiny MSS (a peer's choice) it does not, and its segments go
+// without the option (intTx).
 func (e *Engine) segPayload(f *flow, c *flowCold) uint32 {
-	if f.flags&fSACK == 0 || c.ooo.Empty() {
-		return uint32(f.mss)
+	mss := uint32(f.mss)
+	if f.flags&fSACK != 0 && !c.ooo.Empty() {
+		mss -= sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
 	}
-	return uint32(f.mss) - sackOptionLen(min(c.ooo.Len(), f.sackLimit()))
+	if c.intOn && mss > 2*cc.INTReserve {
+		mss -= cc.INTReserve
+	}
+	return mss
 }
 
 // sackLimit is how many SACK blocks fit in the option space (RFC 2018 3:
@@ -215,7 +229,7 @@ func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) 
 	retx := start.LessThan(f.sndMax)
 	if n > 0 {
 		flags |= wire.TCPFlagPSH
-		if f.flags&fCwrPend != 0 && !retx {
+		if (f.flags&fCwrPend != 0 || f.flags&fECN != 0 && c.pacer.Rate() != 0) && !retx {
 			flags |= wire.TCPFlagCWR
 			f.flags &^= fCwrPend
 		}
@@ -335,6 +349,7 @@ func (e *Engine) segOptions(f *flow, c *flowCold, n uint32) {
 		o.Present = wire.OptTimestamps
 		o.TSVal, o.TSEcr = e.tsNow, f.tsRecent
 	}
+	e.intTx(f, c, n)
 	if f.flags&fSACK == 0 || c.ooo.Empty() {
 		return
 	}

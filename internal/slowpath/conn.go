@@ -6,6 +6,7 @@ import (
 	"syscall"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/fastpath"
 	"gotas/internal/tcp"
 	"gotas/internal/wire"
@@ -50,9 +51,12 @@ func (sp *slow) request(c *svcCtx, m *appif.Ctl) {
 func (sp *slow) listen(c *svcCtx, m *appif.Ctl) {
 	st := int32(0)
 	var h appif.Handle
+	_, knownCC := cc.NameOf(m.Flags)
 	switch {
 	case m.LocalPort == 0 || sp.listeners[m.LocalPort] != nil:
 		st = int32(syscall.EADDRINUSE)
+	case !knownCC:
+		st = int32(syscall.EINVAL) // the application's congestion-control choice
 	case c.app.listeners >= c.app.limits.MaxListeners:
 		sp.st.appLimited.Add(1)
 		st = int32(syscall.ENOBUFS)
@@ -60,7 +64,7 @@ func (sp *slow) listen(c *svcCtx, m *appif.Ctl) {
 		sp.lstGen++
 		h = appif.MakeHandle(uint32(m.LocalPort), sp.lstGen)
 		sp.listeners[m.LocalPort] = &listener{handle: h, port: m.LocalPort, ctx: c,
-			backlog: min(max(int(m.Backlog), 1), maxBacklog)}
+			backlog: min(max(int(m.Backlog), 1), maxBacklog), ccAlg: m.Flags}
 		sp.holdPort(m.LocalPort)
 		c.app.listeners++
 	}
@@ -85,6 +89,10 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		sp.post(c, appif.Ctl{Type: appif.MsgConnOpened, Cookie: m.Cookie, Status: int32(e),
 			RemoteIP: m.RemoteIP, RemotePort: m.RemotePort})
 	}
+	if _, ok := cc.NameOf(m.Flags); !ok {
+		fail(syscall.EINVAL) // the application's congestion-control choice
+		return
+	}
 	dst := wire.Addr4(m.RemoteIP)
 	if e := sp.badDestination(dst, m.RemotePort); e != 0 {
 		fail(e)
@@ -101,7 +109,7 @@ func (sp *slow) connect(c *svcCtx, m *appif.Ctl) {
 		fail(syscall.EADDRNOTAVAIL)
 		return
 	}
-	x := &conn{key: k, state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true}
+	x := &conn{key: k, state: stSynSent, ctx: c, cookie: m.Cookie, ownPort: true, ccAlg: m.Flags}
 	if e := sp.allocFlow(x); e != 0 {
 		sp.releasePort(k)
 		fail(e)
@@ -458,11 +466,17 @@ func (sp *slow) install(x *conn, rtt uint32) bool {
 	p := fastpath.FlowParams{Key: x.key, RemoteMAC: x.rmac, Ctx: x.ctx.idx, Handle: x.handle, Region: x.ctx.app.region,
 		ISS: x.iss, IRS: x.irs, PeerWindow: x.peerWnd, SndShift: x.sndShift, RcvShift: x.rcvShift,
 		MSS: sp.flowMSS(x), SACK: x.sack, TS: x.ts, ECN: x.ecn, TSRecent: x.tsRecent, RTTSample: rtt,
-		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow())}
+		RxOff: x.rxOff, RxSize: cfg.RxBuf, TxOff: x.txOff, TxSize: cfg.TxBuf, AdvWindow: uint32(sp.synWindow()),
+		INT: cc.WantsINT(sp.ccName(x))}
+	ccs := sp.ccNew(x)
+	if ccs != nil {
+		p.RateKbps, p.CwndCap = ccs.rate, ccs.cap
+	}
 	if err := sp.s.sh.Flows.Install(x.id, &p); err != nil {
 		return false // cannot happen: the table is sized for MaxFlows
 	}
 	x.state = stEstablished
+	sp.ccStart(x, ccs)
 	st := &sp.st
 	st.established.Add(1)
 	for _, o := range []struct {
@@ -488,7 +502,7 @@ func (sp *slow) passive(l *listener, smac wire.MAC, k fastpath.FlowKey, seq tcp.
 		sp.sendCookie(smac, k, seq, fl, o)
 		return
 	}
-	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, lst: l, irs: seq, rmac: smac}
+	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, lst: l, irs: seq, rmac: smac, ccAlg: l.ccAlg}
 	l.pending++
 	cfg := &sp.s.cfg
 	x.negotiate(o, cfg)
@@ -565,6 +579,7 @@ func (sp *slow) gone(m *fastpath.CtlMsg) {
 	}
 	// The core removed the table entry; its tombstone can go now.
 	sp.s.sh.Flows.Reclaim(x.key)
+	sp.ccStop(x)
 	graceful := m.Flags&fastpath.GoneRxFin != 0 && m.Flags&fastpath.GoneTxFinAcked != 0
 	// A flow we abandon (closed with data unread or unsent, or whose
 	// rings the app corrupted) is reset, so the peer does not wait on it.

@@ -139,7 +139,8 @@ func (sp *slow) cookieAck(l *listener, smac wire.MAC, k fastpath.FlowKey, frame 
 		sp.st.cookiesBad.Add(1)
 		return false
 	}
-	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, irs: irs, iss: iss, rmac: smac, peerMSS: cookieMSS[idx]}
+	x := &conn{key: k, state: stSynRcvd, ctx: l.ctx, irs: irs, iss: iss, rmac: smac, peerMSS: cookieMSS[idx],
+		ccAlg: l.ccAlg}
 	if !sp.cookieOptions(o, x) {
 		sp.st.cookiesBad.Add(1)
 		return false

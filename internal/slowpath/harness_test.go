@@ -147,6 +147,8 @@ type app struct {
 	opened    map[uint64]appif.Event // by cookie
 	// onConn configures each new connection.
 	onConn func(c *appConn)
+	// ccID is the congestion control listen and connect ask for (cc.ID).
+	ccID uint8
 }
 
 func newApp(t testing.TB, s *Stack) *app {
@@ -266,13 +268,13 @@ func (a *app) step() bool {
 }
 
 func (a *app) listen(port uint16) {
-	if _, err := a.ctx.Listen(port, 16); err != nil {
+	if _, err := a.ctx.ListenCC(port, 16, a.ccID); err != nil {
 		a.t.Fatal(err)
 	}
 }
 
 func (a *app) connect(dst netip.AddrPort) uint64 {
-	c, err := a.ctx.Connect(dst)
+	c, err := a.ctx.ConnectCC(dst, a.ccID)
 	if err != nil {
 		a.t.Fatal(err)
 	}

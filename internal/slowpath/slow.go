@@ -49,6 +49,10 @@ type conn struct {
 	synTime            uint64
 	retries            int
 	deadline           uint64 // handshake retransmission (ns); 0: none
+	// ccAlg is the congestion control the application chose (cc.ID; 0:
+	// the stack's Config.CC); cc its loop state while in the fast path.
+	ccAlg uint8
+	cc    *ccState
 }
 
 type listener struct {
@@ -56,6 +60,7 @@ type listener struct {
 	port             uint16
 	ctx              *svcCtx
 	backlog, pending int    // half-open records: the bound, and how many
+	ccAlg            uint8  // congestion control for accepted conns (cc.ID)
 	lastOverflow     uint64 // when a SYN last got a cookie (ns); 0: never
 }
 
@@ -78,6 +83,7 @@ type slowCounters struct {
 	badChecksum, noRoute                            atomic.Uint64
 	appsFreed, appsStalled, appLimited              atomic.Uint64
 	ringBytesDiscarded                              atomic.Uint64
+	ccKicks, ccINT, ccNoINT                         atomic.Uint64
 	established, withTS, withSACK, withWS, withECN  atomic.Uint64
 }
 
@@ -108,6 +114,7 @@ type slow struct {
 	retrySoon bool   // prepareSleep: responses wait for room in a full queue
 	bells     *shm.BellSet
 	nextTimer uint64
+	ccFlows   []*conn // flows with a congestion-control loop (cc.go)
 	secret    [32]byte
 	hostTx    *fastpath.TxBatch
 	frame     [nic.MaxFrame]byte
@@ -186,7 +193,8 @@ func (sp *slow) stats() StackStats {
 		TimeWaitOverflow: st.twOverflow.Load(), TimeWaitReplaced: st.twReplaced.Load(),
 		AcceptNoMem: st.acceptNoMem.Load(), CookiesSent: st.cookiesSent.Load(), CookiesOK: st.cookiesOK.Load(),
 		CookiesBad: st.cookiesBad.Load(), RingBytesDiscarded: st.ringBytesDiscarded.Load(),
-		AppsFreed: st.appsFreed.Load(), AppsStalled: st.appsStalled.Load(), AppLimited: st.appLimited.Load()}
+		AppsFreed: st.appsFreed.Load(), AppsStalled: st.appsStalled.Load(), AppLimited: st.appLimited.Load(),
+		CCKicks: st.ccKicks.Load(), CCINT: st.ccINT.Load(), CCNoINT: st.ccNoINT.Load()}
 	for i := range out.Punted {
 		out.Punted[i] = st.punted[i].Load()
 	}
@@ -495,6 +503,7 @@ func (sp *slow) free(c *conn, keepPort bool) {
 	if c.lst != nil && c.state == stSynRcvd {
 		c.lst.pending--
 	}
+	sp.ccStop(c)
 	if sp.byID[c.id] == c {
 		a := c.ctx.app
 		sp.byID[c.id] = nil
@@ -547,6 +556,7 @@ func (sp *slow) timers(now uint64) {
 		}
 	}
 	next = minNZ(next, sp.expireTimeWait(now, -1))
+	next = minNZ(next, sp.ccTick(now))
 	sp.nextTimer = next
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"gotas/internal/appif"
+	"gotas/internal/cc"
 	"gotas/internal/fastpath"
 	"gotas/internal/nic"
 	"gotas/internal/shm"
@@ -72,6 +73,11 @@ type Config struct {
 	// (fastpath.Config.Netpoll): best when the application shares the
 	// process, worst when other processes need the CPUs.
 	Netpoll bool
+	// CC is the congestion control of connections that do not choose
+	// one (a cc.Names() entry; default "reno": the fast path's window,
+	// no pacing). CCParams tunes the rate-based ones.
+	CC       string
+	CCParams cc.Params
 }
 
 // Resources counts what connections hold, for leak checks.
@@ -116,6 +122,10 @@ type StackStats struct {
 	// RingBytesDiscarded counts ring bytes whose pages were given back to
 	// the kernel when their connection was freed.
 	RingBytesDiscarded uint64
+	// CCKicks counts rate changes congestion control sent to a core.
+	// CCINT counts PowerTCP updates that had fresh telemetry, CCNoINT
+	// those that fell back to θ-PowerTCP's RTT law without it.
+	CCKicks, CCINT, CCNoINT uint64
 }
 
 // Stack is a complete TCP/IP stack on one port: fast-path engines and
@@ -194,11 +204,25 @@ func controlRegionSize(cores int) uint64 {
 	return uint64(cores) * 2 * (shm.QueueSize(fastpath.CtlSlot, ctlSlots) + shm.CacheLine)
 }
 
+// ccDefaults fills in and checks the congestion-control choice.
+func (cfg *Config) ccDefaults() error {
+	if cfg.CC == "" {
+		cfg.CC = "reno"
+	}
+	if _, err := cc.New(cfg.CC, cfg.CCParams); err != nil {
+		return fmt.Errorf("slowpath: Config.CC: %w", err)
+	}
+	return nil
+}
+
 // NewStack assembles a stack on port. It does not start goroutines: call
 // Start, or drive it with Step (tests).
 func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	if !cfg.Prefix.Addr().Is4() {
 		return nil, errors.New("slowpath: Config.Prefix must be an IPv4 prefix")
+	}
+	if err := cfg.ccDefaults(); err != nil {
+		return nil, err
 	}
 	if cfg.RxBuf == 0 {
 		cfg.RxBuf = DefaultRingSize

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"gotas/internal/cc"
 	"gotas/internal/impair"
 	"gotas/internal/nic"
 )
@@ -55,6 +56,12 @@ type bridgeDir struct {
 	rx, tx  int // sockets on the ingress and egress veth
 	stats   BridgeStats
 	lastErr error
+	// intRate, when not 0, makes the direction a telemetry switch port of
+	// that rate (SetINT); enq counts the bytes it queued, scratch holds a
+	// stamped frame.
+	intRate uint64
+	enq     uint64
+	scratch [nic.MaxFrame + cc.INTHopLen]byte
 }
 
 var bridges atomic.Uint32
@@ -140,6 +147,38 @@ func (l *Lab) Bridge(left *Host, ifLeft string, right *Host, ifRight string, cfg
 		}()
 	}
 	return b, nil
+}
+
+// SetINT makes direction dir (0 left to right, 1 back) append a PowerTCP
+// telemetry record (cc.StampINT) to every data frame that asks for one,
+// as a switch port of rateBps would: the queue the frame finds, the bytes
+// sent before it, the arrival time and the rate. 0 turns it off.
+func (b *Bridge) SetINT(dir int, rateBps uint64) {
+	d := b.dirs[dir]
+	d.mu.Lock()
+	d.intRate = rateBps
+	d.mu.Unlock()
+}
+
+// Backlog is the bytes direction dir's queue holds now.
+func (b *Bridge) Backlog(dir int) int {
+	d := b.dirs[dir]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, bytes := d.link.Queue(time.Now())
+	return bytes
+}
+
+// stamp applies SetINT to a frame arriving at at; d.mu is held.
+func (d *bridgeDir) stamp(f []byte, at time.Time) []byte {
+	if d.intRate == 0 {
+		return f
+	}
+	_, q := d.link.Queue(at)
+	hop := cc.MakeWireHop(uint64(q), d.enq-min(d.enq, uint64(q)), uint64(at.UnixNano()), d.intRate)
+	out, _ := cc.StampINT(d.scratch[:], f, hop)
+	d.enq += uint64(len(out))
+	return out
 }
 
 // Middle is the namespace the bridge forwards in.
@@ -233,7 +272,7 @@ func (d *bridgeDir) run(stop int) {
 			if !ok || at.After(now) {
 				at = now
 			}
-			d.link.Enqueue(buf[:n], at)
+			d.link.Enqueue(d.stamp(buf[:n], at), at)
 		}
 		for {
 			k := d.link.Dequeue(now, out)

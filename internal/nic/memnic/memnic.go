@@ -400,3 +400,13 @@ func (c *ManualClock) remove(d *dir) {
 	}
 	c.dirs = kept
 }
+
+// TxBacklog is what the link out of this queue holds now and has not
+// finished serializing: for a port standing in for a switch's egress, its
+// queue (the congestion-control simulator samples it).
+func (q *Queue) TxBacklog() (frames, bytes int) {
+	d := q.tx
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.link.Queue(d.now())
+}
