@@ -10,7 +10,7 @@ import (
 func TestFlags(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	get := Flags(fs)
-	if err := fs.Parse([]string{"--cc=powertcp", "--cc-beta=3000", "--cc-base-rtt=20us", "--cc-gamma=0.5"}); err != nil {
+	if err := fs.Parse([]string{"--cc=powertcp", "--cc-powertcp-beta=3000", "--cc-powertcp-base-rtt=20us", "--cc-powertcp-gamma=0.5"}); err != nil {
 		t.Fatal(err)
 	}
 	name, p, err := get()
@@ -25,8 +25,27 @@ func TestFlags(t *testing.T) {
 	if names, _, err := list(); err != nil || len(names) != 2 || names[1] != "powertcp" {
 		t.Fatalf("list: %v %v", names, err)
 	}
-	for _, args := range [][]string{{"--cc=cubic"}, {"--cc=powertcp", "--cc-gamma=2"}, {"--cc-base-rtt=-1s"},
-		{"--cc=reno,timely"}, {"--cc=reno,"}} {
+	// TAS's names and units: kbit/s, µs.
+	fd := flag.NewFlagSet("x", flag.ContinueOnError)
+	getD := Flags(fd)
+	if err := fd.Parse([]string{"--cc=dctcp-rate", "--cc-dctcp-init=20000", "--cc-dctcp-step=5000", "--cc-dctcp-minpkts=10",
+		"--cc-control-interval=3", "--tcp-link-bw=25", "--cc-dctcp-weight=0.0625"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := getD(); err != nil || p.InitBps != 20e6 || p.StepBps != 5e6 || p.MinAcks != 10 || p.Interval != 3 || p.LinkBps != 25e9 {
+		t.Fatalf("dctcp flags: %+v %v", p, err)
+	}
+	ft := flag.NewFlagSet("x", flag.ContinueOnError)
+	getT := Flags(ft)
+	if err := ft.Parse([]string{"--cc=timely", "--cc-timely-init=30000", "--cc-timely-tlow=40", "--cc-timely-thigh=200"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := getT(); err != nil || p.InitBps != 30e6 || p.TLow != 40*time.Microsecond || p.THigh != 200*time.Microsecond {
+		t.Fatalf("timely flags: %+v %v", p, err)
+	}
+	for _, args := range [][]string{{"--cc=cubic"}, {"--cc=powertcp", "--cc-powertcp-gamma=2"}, {"--cc-powertcp-base-rtt=-1s"},
+		{"--cc=reno,timely"}, {"--cc=reno,"}, {"--cc-dctcp-weight=0.5"}, {"--cc-timely-tlow=200"}, {"--tcp-link-bw=0"},
+		{"--cc-timely-beta=0.5"}} {
 		fs := flag.NewFlagSet("x", flag.ContinueOnError)
 		get := Flags(fs)
 		if err := fs.Parse(args); err != nil {

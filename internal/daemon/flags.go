@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"gotas"
+	"gotas/internal/cc"
 	"gotas/internal/ctlsock"
 	"gotas/internal/nic/nicopen"
 	"gotas/internal/slowpath"
@@ -30,7 +31,6 @@ type options struct {
 	readyFD       int
 	quiet         bool
 	statsInterval time.Duration
-	cc            ccOptions
 }
 
 // DefaultControlSocket is where applications register (TAS_SOCKET).
@@ -78,7 +78,7 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 		quiet      = fs.Bool("quiet", false, "print no periodic or final counters")
 		stats      = fs.Duration("stats-interval", 0, "print counters at this interval (0: never)")
 	)
-	ccParse := o.cc.declare(fs)
+	ccParse := cc.Flags(fs)
 	finish := func() error {
 		var err error
 		if o.stack.Addr, err = parseIPAddr(*ipAddr); err != nil {
@@ -146,7 +146,8 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 			return errors.New("--stats-interval must not be negative")
 		}
 		o.statsInterval = *stats
-		return ccParse()
+		sc.CC, sc.CCParams, err = ccParse()
+		return err
 	}
 	return fs, finish
 }
