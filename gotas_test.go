@@ -226,23 +226,7 @@ func TestNetpollCoresEcho(t *testing.T) {
 		return s
 	}
 	a, b := mk("10.9.0.1/24", pa), mk("10.9.0.2/24", pb)
-	ln, err := a.Listen("tcp", ":7300")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			io.Copy(c, c)
-			c.Close()
-		}
-	}()
-	c, err := b.Dial("tcp", "10.9.0.1:7300")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c := echoConn(t, a, b, "7300")
 	buf := make([]byte, 64)
 	for i := range 2000 {
 		msg := []byte(fmt.Sprintf("%064d", i))
@@ -263,23 +247,7 @@ func TestIdleRingsReleased(t *testing.T) {
 	txSweepInterval = 20 * time.Millisecond
 	defer func() { txSweepInterval = old }()
 	a, b := pair(t, impair.Config{})
-	ln, err := a.Listen("tcp", ":7400")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			io.Copy(c, c)
-			c.Close()
-		}
-	}()
-	c, err := b.Dial("tcp", "10.9.0.1:7400")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c := echoConn(t, a, b, "7400")
 	echo := func(n int) {
 		msg := make([]byte, n)
 		for i := range msg {
@@ -345,4 +313,28 @@ func TestDialOptionsChoosesCongestionControl(t *testing.T) {
 	if d := send(Options{}); d > paced/2 {
 		t.Fatalf("default (reno): 1 MiB in %v, want well under the paced %v", d, paced)
 	}
+}
+
+// echoConn connects b to an echo server on a's port (a at 10.9.0.1), with
+// a 20-second deadline; the connection closes with the test.
+func echoConn(t *testing.T, a, b *Stack, port string) net.Conn {
+	t.Helper()
+	ln, err := a.Listen("tcp", ":"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(c, c)
+			c.Close()
+		}
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return c
 }
