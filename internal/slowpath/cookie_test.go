@@ -61,7 +61,7 @@ func TestSynCookieHandshake(t *testing.T) {
 	}
 	c := r.app.order[1]
 	in, _ := r.s.ConnInfo(c.h)
-	want := ConnInfo{FlowID: in.FlowID, SACK: true, TS: true, ECN: true, WS: true, SndShift: 9, RcvShift: 3,
+	want := ConnInfo{FlowID: in.FlowID, SACK: true, TS: true, ECN: true, WS: true, SndShift: 9, RcvShift: 5,
 		PeerMSS: 1300, LocalPort: 80}
 	if in != want {
 		t.Fatalf("cookie connection %+v, want %+v", in, want)

@@ -27,7 +27,7 @@ type Config struct {
 	// Routes adds static routes (may be nil).
 	Routes *Routes
 	// RxBuf and TxBuf are the per-connection ring sizes (powers of two;
-	// default DefaultRingSize, 256 KiB each, so one flow can fill a
+	// default DefaultRingSize, 1 MiB each, so one flow can fill a
 	// bulk window).
 	RxBuf, TxBuf uint32
 	// MaxFlows bounds concurrent connections (default DefaultMaxFlows).
@@ -180,7 +180,7 @@ const (
 	// (Linux holds 100,000 idle ones on a small machine; so do we).
 	DefaultMaxFlows = 1 << 17
 	// DefaultRingSize is the default RxBuf and TxBuf.
-	DefaultRingSize = 256 << 10
+	DefaultRingSize = 1 << 20
 )
 
 // ringArea is the region bytes one ring of size data bytes takes: whole

@@ -69,8 +69,8 @@ func TestHandshakeOptions(t *testing.T) {
 				if in.SACK != sack || in.TS != ts || in.WS != ws || in.ECN != ecn {
 					t.Errorf("negotiated %+v", in)
 				}
-				if ws && (in.SndShift != 3 || in.RcvShift != 3) {
-					t.Errorf("window shifts %d/%d, want 3/3 for 256 KiB rings", in.SndShift, in.RcvShift)
+				if ws && (in.SndShift != 5 || in.RcvShift != 5) {
+					t.Errorf("window shifts %d/%d, want 5/5 for 1 MiB rings (65535<<4 falls 16 bytes short)", in.SndShift, in.RcvShift)
 				}
 			}
 			ca, cb2 := p.pa.order[0], p.pb.order[0]
