@@ -192,7 +192,7 @@ func ringArea(size uint32) uint64 {
 
 // RegionSizeFor is the size of the region of one application that holds
 // maxFlows connections with rx- and tx-byte rings, plus the queues of its
-// contexts. With the defaults it is about 65 GiB of virtual memory; the
+// contexts. With the defaults it is about 256 GiB of virtual memory; the
 // memfd is sparse, so only touched pages are resident.
 func RegionSizeFor(maxFlows int, rx, tx uint32) uint64 {
 	return appRegionSize(AppLimits{MaxFlows: maxFlows, MaxContexts: defaultAppContexts}, rx, tx, 1)
