@@ -113,6 +113,7 @@ type Stack struct {
 	// txReleased counts the bytes it gave back.
 	nextTxSweep time.Time
 	txReleased  uint64
+	polls       uint64 // poller turns, for txSweepPolls
 	// spin, when set (by the service), is how long the idle poller spins
 	// before it parks; otherwise pollerSpins turns.
 	spin      time.Duration
@@ -355,11 +356,8 @@ func (s *Stack) poll() {
 		if len(s.closeQ) > 0 {
 			s.retryCloses()
 		}
-		if now := time.Now(); now.After(s.nextTxSweep) {
-			// Idle TX rings give their pages back, as the core does
-			// for RX rings; under s.mu nothing writes to them.
-			s.nextTxSweep = now.Add(txSweepInterval)
-			s.txReleased += s.ctx.ReleaseIdleTx()
+		if s.polls++; s.polls%txSweepPolls == 0 {
+			s.sweepTx()
 		}
 		if n > 0 {
 			s.mu.Unlock()
@@ -375,6 +373,7 @@ func (s *Stack) poll() {
 			runtime.Gosched()
 			continue
 		}
+		s.sweepTx() // about to park: idle rings are likely now
 		ready, err := s.ctx.ArmWait()
 		s.mu.Unlock()
 		if err != nil {
@@ -393,6 +392,20 @@ func (s *Stack) poll() {
 		s.ctx.DisarmWait()
 		s.mu.Unlock()
 		idle = 0
+	}
+}
+
+// txSweepPolls: a poller that never goes idle still looks at the clock
+// for the TX sweep once in this many turns (a clock read per turn costs
+// more than the turn).
+const txSweepPolls = 4096
+
+// sweepTx gives idle TX rings their pages back once per txSweepInterval,
+// as the core does for RX rings; s.mu is held, so nothing writes to them.
+func (s *Stack) sweepTx() {
+	if now := time.Now(); now.After(s.nextTxSweep) {
+		s.nextTxSweep = now.Add(txSweepInterval)
+		s.txReleased += s.ctx.ReleaseIdleTx()
 	}
 }
 
