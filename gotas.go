@@ -123,6 +123,7 @@ type Stack struct {
 	closeQ    []closeReq         // closes the request queue had no room for
 	closed    bool
 	closeErr  error // what calls fail with once closed
+	shut      bool  // shutdown ran: the poller is stopped or stopping
 
 	// Events the poller dropped because they name no open connection or
 	// listener of this stack (closed ones, or abandoned opens).
@@ -310,19 +311,22 @@ func (s *Stack) Close() error {
 // poller; it reports whether it did (the first call).
 func (s *Stack) shutdown(callErr, connErr error) bool {
 	s.mu.Lock()
-	if s.closed {
+	if s.shut {
 		s.mu.Unlock()
 		return false
 	}
-	s.closed, s.closeErr = true, callErr
-	for _, c := range s.conns {
-		c.fail(connErr)
-	}
-	for _, l := range s.listeners {
-		l.fail(callErr)
-	}
-	for _, w := range s.pending {
-		close(w.ch)
+	s.shut = true
+	if !s.closed { // else a failed context closed it already
+		s.closed, s.closeErr = true, callErr
+		for _, c := range s.conns {
+			c.fail(connErr)
+		}
+		for _, l := range s.listeners {
+			l.fail(callErr)
+		}
+		for _, w := range s.pending {
+			close(w.ch)
+		}
 	}
 	s.mu.Unlock()
 	s.ctx.Wake()
@@ -375,18 +379,19 @@ func (s *Stack) poll() {
 		}
 		s.sweepTx() // about to park: idle rings are likely now
 		ready, err := s.ctx.ArmWait()
-		s.mu.Unlock()
 		if err != nil {
-			s.mu.Lock()
 			s.failAll(err)
 			s.mu.Unlock()
 			return
 		}
+		// Closes waiting for room are retried soon; read under the lock.
+		timeout := pick(len(s.closeQ) > 0, time.Millisecond, 100*time.Millisecond)
+		s.mu.Unlock()
 		if !ready {
 			// Park in the netpoller, holding no thread: the goroutines
 			// dispatch made runnable run now on this P, and the doorbell
 			// wakes us on whichever P polls the network next.
-			s.park.Wait(pick(len(s.closeQ) > 0, time.Millisecond, 100*time.Millisecond))
+			s.park.Wait(timeout)
 		}
 		s.mu.Lock()
 		s.ctx.DisarmWait()
@@ -421,6 +426,9 @@ func (s *Stack) spinning(turns int, since time.Time) bool {
 	return turns < pollerSpins
 }
 
+// failAll ends the stack when its context failed (the poller stops):
+// everything open fails, and so does every later call, instead of
+// waiting for a poller that is gone. s.mu is held.
 func (s *Stack) failAll(err error) {
 	err = fmt.Errorf("gotas: application context failed: %w", err)
 	for _, c := range s.conns {
@@ -428,6 +436,12 @@ func (s *Stack) failAll(err error) {
 	}
 	for _, l := range s.listeners {
 		l.fail(err)
+	}
+	if !s.closed {
+		s.closed, s.closeErr = true, err
+		for _, w := range s.pending {
+			close(w.ch)
+		}
 	}
 }
 

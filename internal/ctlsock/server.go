@@ -56,6 +56,7 @@ type Server struct {
 
 	mu     sync.Mutex
 	apps   map[*net.UnixConn]*AppInfo
+	conns  map[*net.UnixConn]struct{} // every open connection, hello or not
 	closed bool
 	nextID atomic.Uint32
 	wg     sync.WaitGroup
@@ -95,7 +96,8 @@ func Listen(path string, st *slowpath.Stack, opt Options) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{st: st, ln: ln, path: path, opt: opt, apps: map[*net.UnixConn]*AppInfo{}}
+	s := &Server{st: st, ln: ln, path: path, opt: opt, apps: map[*net.UnixConn]*AppInfo{},
+		conns: map[*net.UnixConn]struct{}{}}
 	s.wg.Add(1)
 	go s.accept()
 	return s, nil
@@ -134,7 +136,9 @@ func (s *Server) Apps() []AppInfo {
 	defer s.mu.Unlock()
 	out := make([]AppInfo, 0, len(s.apps))
 	for _, a := range s.apps {
-		out = append(out, *a)
+		if a.App != nil { // not a slot reserved for a hello in progress
+			out = append(out, *a)
+		}
 	}
 	return out
 }
@@ -146,7 +150,7 @@ func (s *Server) Apps() []AppInfo {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
-	for c := range s.apps {
+	for c := range s.conns {
 		c.Close()
 	}
 	s.mu.Unlock()
@@ -162,10 +166,21 @@ func (s *Server) accept() {
 		if err != nil {
 			return
 		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.serve(c)
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
 		}()
 	}
 }
@@ -228,13 +243,26 @@ func (s *Server) register(c *net.UnixConn) (*AppInfo, error) {
 		s.refuse(c, syscall.EACCES, fmt.Sprintf("uid %d may not register here", cred.Uid))
 		return nil, syscall.EACCES
 	}
+	// Reserve the slot now, so concurrent hellos cannot pass MaxApps and
+	// Close, which closes what s.apps holds, cannot miss this one.
 	s.mu.Lock()
 	full, closed := len(s.apps) >= s.opt.MaxApps, s.closed
+	if !full && !closed {
+		s.apps[c] = &AppInfo{}
+	}
 	s.mu.Unlock()
 	if full || closed {
 		s.refuse(c, syscall.EUSERS, fmt.Sprintf("%d applications registered, the limit", s.opt.MaxApps))
 		return nil, slowpath.ErrAppLimit
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.mu.Lock()
+			delete(s.apps, c)
+			s.mu.Unlock()
+		}
+	}()
 	app, err := s.st.NewApp(cred.Pid, s.opt.Limits)
 	if err != nil {
 		s.refuse(c, syscall.ENOMEM, err.Error())
@@ -248,6 +276,7 @@ func (s *Server) register(c *net.UnixConn) (*AppInfo, error) {
 	s.mu.Lock()
 	s.apps[c] = info
 	s.mu.Unlock()
+	ok = true
 	return info, nil
 }
 
@@ -280,15 +309,16 @@ func (s *Server) request(c *net.UnixConn, info *AppInfo, b []byte) bool {
 		return false
 	}
 	var buf [maxMsg]byte
-	desc, bell, err := s.st.NewAppContext(info.App)
+	desc, fd, err := s.st.NewAppContextFd(info.App)
 	if err != nil {
 		_, _, err = c.WriteMsgUnix(putContextReply(buf[:], syscall.ENOBUFS, 0), nil, nil)
 		return err == nil
 	}
+	defer unix.Close(fd)
 	s.mu.Lock()
 	info.Contexts++
 	s.mu.Unlock()
-	_, _, err = c.WriteMsgUnix(putContextReply(buf[:], 0, desc), unix.UnixRights(bell.Fd()), nil)
+	_, _, err = c.WriteMsgUnix(putContextReply(buf[:], 0, desc), unix.UnixRights(fd), nil)
 	return err == nil
 }
 

@@ -130,6 +130,9 @@ type Engine struct {
 	ctxOn []uint16
 	// evBlocked: every event in evList waits for room in a full queue.
 	evBlocked bool
+	// bellUse counts, per application doorbell in cfg.Bells, the attached
+	// contexts that share it.
+	bellUse map[*shm.Doorbell]int
 	// shrinkAt and shrinkNext drive the idle-ring sweep (shrink.go).
 	shrinkAt   uint64
 	shrinkNext uint32
@@ -207,7 +210,7 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 	n := sh.Flows.Max()
 	now := cfg.Clock()
 	return &Engine{cfg: cfg, sh: sh, fs: sh.Flows, ktx: ktx, krx: krx,
-		ctxs:    make([]engCtx, MaxContexts),
+		ctxs: make([]engCtx, MaxContexts), bellUse: map[*shm.Doorbell]int{},
 		timers:  tcp.NewWheel(uint32(n), rtoWheelTickNs, rtoWheelSlots, now),
 		pace:    tcp.NewWheel(uint32(n), paceWheelTickNs, paceWheelSlots, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
@@ -462,27 +465,56 @@ func (e *Engine) attach(idx uint32) {
 	}
 	ci := e.sh.Contexts[idx].Load()
 	core := e.cfg.Core
-	if ci == nil || ci.Region == nil || e.ctxs[idx].cmd != nil || core >= len(ci.Desc.CmdOff) {
+	if ci == nil || e.ctxs[idx].cmd != nil {
+		return
+	}
+	// A context whose queues cannot be opened (bad descriptor, or an
+	// application that scribbled its indices first) is detached, so its
+	// flows' events are dropped instead of waiting for ever.
+	e.ctxs[idx] = engCtx{detached: true}
+	if ci.Region == nil || core >= len(ci.Desc.CmdOff) {
+		e.stats.contextsDetached.Add(1)
 		return
 	}
 	d := &ci.Desc
 	cmd, err := shm.NewConsumer(ci.Region, d.CmdOff[core], appif.CmdSlot, d.CmdSlots, nil)
 	if err != nil {
+		e.stats.contextsDetached.Add(1)
 		return
 	}
 	ev, err := shm.NewProducer(ci.Region, d.EvOff[core], appif.EvSlot, d.EvSlots, ci.Bell)
 	if err != nil {
+		e.stats.contextsDetached.Add(1)
 		return
 	}
 	var bell *shm.Doorbell
 	if e.cfg.Bells != nil && core < len(ci.CoreBells) {
 		bell = ci.CoreBells[core]
-		if e.cfg.Bells.Add(bell) != nil {
+		if !e.useBell(bell) {
+			e.stats.contextsDetached.Add(1)
 			return
 		}
 	}
 	e.ctxs[idx] = engCtx{cmd: cmd, ev: ev, bell: bell}
 	e.ctxOn = append(e.ctxOn, uint16(idx))
+}
+
+// useBell and dropBell count the contexts that share an application's
+// doorbell for this core (all of one application's do): it joins the
+// core's set with the first and leaves it with the last.
+func (e *Engine) useBell(b *shm.Doorbell) bool {
+	if e.bellUse[b] == 0 && e.cfg.Bells.Add(b) != nil {
+		return false
+	}
+	e.bellUse[b]++
+	return true
+}
+
+func (e *Engine) dropBell(b *shm.Doorbell) {
+	if e.bellUse[b]--; e.bellUse[b] <= 0 {
+		delete(e.bellUse, b)
+		e.cfg.Bells.Remove(b)
+	}
 }
 
 // release forgets context idx (its application went away) and tells the
@@ -496,7 +528,7 @@ func (e *Engine) release(idx uint32) {
 	}
 	c := &e.ctxs[idx]
 	if c.bell != nil {
-		e.cfg.Bells.Remove(c.bell)
+		e.dropBell(c.bell)
 	}
 	if c.cmd != nil {
 		e.ctxOn = slices.DeleteFunc(e.ctxOn, func(x uint16) bool { return uint32(x) == idx })
@@ -514,7 +546,7 @@ func (e *Engine) release(idx uint32) {
 func (e *Engine) detach(ci uint16) {
 	e.stats.contextsDetached.Add(1)
 	if b := e.ctxs[ci].bell; b != nil {
-		e.cfg.Bells.Remove(b) // a corrupt application must not keep waking the core
+		e.dropBell(b) // a corrupt context must not keep waking the core
 	}
 	e.ctxs[ci] = engCtx{detached: true}
 	k := 0

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"gotas/internal/appif"
 	"gotas/internal/fastpath"
 	"gotas/internal/shm"
@@ -35,6 +37,9 @@ const (
 	outBacklogPerSlot = 4
 )
 
+// ErrStopped means the stack was stopped.
+var ErrStopped = errors.New("slowpath: stack stopped")
+
 // ErrAppLimit means a registration exceeded an application limit.
 var ErrAppLimit = errors.New("application limit reached")
 
@@ -61,7 +66,8 @@ type App struct {
 	flows     int // connections holding a conn record
 	listeners int
 	dying     bool
-	acks      int // KrxContextGone answers still awaited
+	local     bool // this process (Stack.NewContext's): never torn down
+	acks      int  // KrxContextGone answers still awaited
 	freed     chan struct{}
 	// bufBytes is the region bytes its rings and queues hold; it points
 	// at the stack's total, so every application adds to one counter.
@@ -128,8 +134,12 @@ func (s *Stack) NewApp(pid int32, l AppLimits) (*App, error) {
 		a.coreBells = append(a.coreBells, b)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.apps == nil { // stopped
+		a.close()
+		return nil, ErrStopped
+	}
 	s.apps[a] = struct{}{}
-	s.mu.Unlock()
 	return a, nil
 }
 
@@ -159,30 +169,51 @@ func (a *App) closeBells() {
 // the context's descriptor (appif.Desc) in the region and the doorbell.
 // It may be called from any goroutine.
 func (s *Stack) NewAppContext(a *App) (uint64, *shm.Doorbell, error) {
+	descOff, bell, _, err := s.newAppContext(a, false)
+	return descOff, bell, err
+}
+
+func (s *Stack) newAppContext(a *App, dupFd bool) (uint64, *shm.Doorbell, int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.appCtxs[a] >= a.limits.MaxContexts {
-		return 0, nil, fmt.Errorf("slowpath: %d contexts: %w", a.limits.MaxContexts, ErrAppLimit)
+		return 0, nil, -1, fmt.Errorf("slowpath: %d contexts: %w", a.limits.MaxContexts, ErrAppLimit)
 	}
 	if len(s.freeCtx) == 0 {
-		return 0, nil, fmt.Errorf("slowpath: all %d contexts in use: %w", fastpath.MaxContexts, ErrAppLimit)
+		return 0, nil, -1, fmt.Errorf("slowpath: all %d contexts in use: %w", fastpath.MaxContexts, ErrAppLimit)
 	}
 	bell, err := shm.NewDoorbell()
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, -1, err
 	}
 	idx := s.freeCtx[len(s.freeCtx)-1]
 	sc, descOff, err := s.buildContext(a, idx, bell)
+	fd := -1
+	if err == nil && dupFd {
+		if fd, err = unix.FcntlInt(uintptr(bell.Fd()), unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			err = fmt.Errorf("slowpath: dup doorbell: %w", err)
+		}
+	}
 	if err != nil {
 		bell.Close()
-		return 0, nil, err
+		return 0, nil, -1, err
 	}
 	s.freeCtx = s.freeCtx[:len(s.freeCtx)-1]
 	s.appCtxs[a]++
 	s.newCtxs = append(s.newCtxs, sc)
 	s.hasNew.Store(true)
 	s.slowBell.Ring()
-	return descOff, bell, nil
+	return descOff, bell, fd, nil
+}
+
+// NewAppContextFd is NewAppContext for a context of another process: it
+// returns a duplicate of the doorbell's fd for the caller to send and then
+// close. The duplicate is made before the slow path learns of the
+// context, which may close the doorbell itself at any time (a dying
+// application), its fd number then free for reuse.
+func (s *Stack) NewAppContextFd(a *App) (uint64, int, error) {
+	descOff, _, fd, err := s.newAppContext(a, true)
+	return descOff, fd, err
 }
 
 // buildContext lays out context idx's queues and descriptor in a's region.
@@ -262,6 +293,7 @@ func (sp *slow) adoptApps(news []*svcCtx, dead []*App) {
 		a := c.app
 		if a.dying {
 			c.info.Bell.Close()
+			a.bufBytes.Add(-int64(contextSize(len(sp.s.cores))))
 			sp.releaseContext(c)
 			continue
 		}

@@ -298,3 +298,45 @@ func TestAppForgingAnothersHandles(t *testing.T) {
 		t.Fatal("the forged ListenClose closed A's listener")
 	}
 }
+
+// TestSecondContextOfAnApp: contexts of one application share its
+// doorbell for each core; the second one must work too (it was never
+// attached: its doorbell was in the core's set already), and closing one
+// must not take the doorbell from the other.
+func TestSecondContextOfAnApp(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	second := newApp(t, p.a) // the same application as p.pa: this process
+	const total = 64 << 10
+	p.pb.onConn = func(c *appConn) { c.sendTotal, c.shutdown = total, true }
+	second.onConn = func(c *appConn) { c.shutdown, c.close = true, true }
+	p.pa.listen(80)
+	second.listen(81)
+	run := func(done func() bool) { p.run(3*time.Second, func() bool { second.step(); return done() }) }
+	run(func() bool { return p.pa.listened && second.listened })
+	p.pb.connect(netip.AddrPortFrom(ipA.Addr(), 81))
+	run(func() bool { return len(second.order) == 1 && second.order[0].closed })
+	if c := second.order[0]; c.recvd != total || c.bad != 0 {
+		t.Fatalf("second context got %d of %d bytes, %d bad", c.recvd, total, c.bad)
+	}
+}
+
+// TestOwnAppNeverTornDown: this process's application is not torn down
+// for not reading its answers (its Contexts live here and use its
+// memory); a separate application would be.
+func TestOwnAppNeverTornDown(t *testing.T) {
+	p := newPair(t, testConfig(ipA), testConfig(ipB), impair.Config{}, impair.Config{})
+	for port := 1; port < 3000; port++ {
+		if _, err := p.pa.ctx.Listen(uint16(port), 1); err != nil {
+			for p.a.Step() {
+			}
+		}
+	}
+	for p.a.Step() {
+	}
+	if st := p.a.Stats(); st.AppsStalled != 0 || st.AppsFreed != 0 {
+		t.Fatalf("own application torn down: stalled %d freed %d", st.AppsStalled, st.AppsFreed)
+	}
+	if _, err := p.pa.ctx.Poll(p.pa.evs); err != nil { // its memory is still mapped and valid
+		t.Fatal(err)
+	}
+}

@@ -233,7 +233,9 @@ func (sp *slow) poll() bool {
 		c.req.Release(n)
 		worked = worked || n > 0
 		c.out.Flush(c.resp)
-		if c.out.Len() > outBacklogPerSlot*ctxRespSlots {
+		// This process's own application is never torn down: its
+		// Contexts live here and still use its region.
+		if c.out.Len() > outBacklogPerSlot*ctxRespSlots && !c.app.local {
 			stalled = append(stalled, c.app)
 		}
 	}
@@ -243,9 +245,11 @@ func (sp *slow) poll() bool {
 		sp.st.appsStalled.Add(1)
 		sp.dropApp(a)
 	}
-	if now := sp.now(); sp.nextTimer != 0 && now >= sp.nextTimer {
-		sp.timers(now)
-		worked = true
+	if sp.nextTimer != 0 {
+		if now := sp.now(); now >= sp.nextTimer {
+			sp.timers(now)
+			worked = true
+		}
 	}
 	return worked
 }
@@ -273,7 +277,11 @@ func (sp *slow) prepareSleep() bool {
 			return false
 		}
 	}
-	return !sp.s.hasNew.Load()
+	if sp.s.hasNew.Load() {
+		sp.woke() // busy again at once: producers must not ring for nothing
+		return false
+	}
+	return true
 }
 
 func (sp *slow) woke() {

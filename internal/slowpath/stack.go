@@ -372,7 +372,7 @@ func (s *Stack) NewContext() (*appif.Context, error) {
 		}
 		s.mu.Lock()
 		if s.local == nil {
-			s.local = a
+			s.local, a.local = a, true
 		} else {
 			a.close()
 			a = s.local
