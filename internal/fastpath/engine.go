@@ -616,7 +616,10 @@ func (e *Engine) rxConsumed(id uint32) {
 		return
 	}
 	size := c.rx.Mask + 1
-	if f.advWnd < size/2 && free >= f.advWnd+min(size/2, 2*uint32(f.mss)) {
+	// After the peer's FIN it sends nothing more a window could admit;
+	// an update then only reaches a peer that may have closed (Linux in
+	// LAST_ACK answers it with a RST, which reset our unread data).
+	if f.flags&fRxFin == 0 && f.advWnd < size/2 && free >= f.advWnd+min(size/2, 2*uint32(f.mss)) {
 		e.stats.windowUpdates.Add(1)
 		e.sendAck(id)
 	}

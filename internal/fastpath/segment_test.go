@@ -783,3 +783,18 @@ func TestSegRxRingWithUnreadDataKeepsItsPages(t *testing.T) {
 		t.Fatalf("got %d bytes after filling the gap, want %d intact", len(got), len(want))
 	}
 }
+
+// TestSegNoWindowUpdateAfterPeerFIN: once the peer's FIN is in, reading
+// the data sends no window update: the peer sends nothing more, and a
+// peer that has closed (Linux in LAST_ACK) answers it with a RST.
+func TestSegNoWindowUpdateAfterPeerFIN(t *testing.T) {
+	h := newSegHarness(t, segOpts{IRS: 5000, RxSize: 1 << 14})
+	const n = 1000
+	for i := range 12 {
+		h.send(segSpec{Flags: wire.TCPFlagACK, Seq: uint32(n * i), Window: 0xffff, Payload: segPayload(n, byte(i))})
+	}
+	h.send(segSpec{Flags: wire.TCPFlagACK | wire.TCPFlagFIN, Seq: 12 * n, Window: 0xffff})
+	if _, out := h.appRead(); len(out) != 0 {
+		t.Fatalf("reading after the peer's FIN sent %d segments (a window update)", len(out))
+	}
+}
