@@ -281,3 +281,54 @@ func TestManyServerSpeaksFirstDials(t *testing.T) {
 		c.Close()
 	}
 }
+
+// Bytes a peer sent and the stack acknowledged before the peer reset the
+// connection are still read, then ECONNRESET, even when the poller sees
+// the reset before their data event (the two come on different queues:
+// the slow path's and the core's). The client's poller is held off while
+// both arrive, which is the order that used to lose the data.
+func TestResetAfterDataKeepsTheData(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := b.Dial("tcp", "10.9.0.1:7103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	sc := <-accepted
+	if _, err := c.Write([]byte("unread")); err != nil { // so the server's Close resets
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to receive", func() bool { return buffered(a, sc) == 6 })
+	const size = 8 << 10
+	rxBefore := b.Engine().EngineStats(0).RxBytes
+	b.mu.Lock()
+	if _, err := sc.Write(bytes.Repeat([]byte{'A'}, size)); err != nil {
+		b.mu.Unlock()
+		t.Fatal(err)
+	}
+	for b.Engine().EngineStats(0).RxBytes < rxBefore+size { // placed and acknowledged
+		time.Sleep(time.Millisecond)
+	}
+	sc.Close() // RST
+	time.Sleep(20 * time.Millisecond)
+	b.mu.Unlock()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got, err := io.ReadAll(c)
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("read ended with %v, want ECONNRESET", err)
+	}
+	if len(got) != size {
+		t.Fatalf("read %d of the %d acknowledged bytes before the reset", len(got), size)
+	}
+}

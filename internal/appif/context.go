@@ -385,6 +385,12 @@ func (c *Context) slowEvent(m *Ctl) {
 		}
 	case MsgConnClosed:
 		if cn := c.conns[m.Handle]; cn != nil {
+			// The core placed (and acknowledged) every byte up to the
+			// ring head before the flow ended, but its EvData may still
+			// be behind this message on the event queue, or was never
+			// sent (the core drops a gone flow's pending event): report
+			// the rest now, so the reset does not eat them.
+			c.deliver(cn, cn.rx.Mask+1)
 			cn.dead = true
 		}
 		c.pend = append(c.pend, Event{Type: EvClosed, Conn: m.Handle, Err: syscall.Errno(m.Status)})
@@ -426,6 +432,25 @@ func (c *Context) unstash(h Handle) {
 	}
 }
 
+// deliver reports up to n more received bytes of cn as EvData, never
+// beyond the ring head nor more unread bytes than the ring holds (the
+// head is the service's to write, so it is checked, not trusted).
+func (c *Context) deliver(cn *conn, n uint32) {
+	head := cn.rx.Head.Load()
+	if head-cn.rxTail > cn.rx.Mask+1 {
+		return
+	}
+	n = min(n, head-cn.rxSeen)
+	if n == 0 || cn.rxSeen+n-cn.rxTail > cn.rx.Mask+1 {
+		return
+	}
+	s := cn.rxSeen & cn.rx.Mask
+	first := min(n, cn.rx.Mask+1-s)
+	c.pend = append(c.pend, Event{Type: EvData, Conn: cn.h, N: int(n),
+		Data: [2][]byte{cn.rx.Data[s : s+first], cn.rx.Data[:n-first]}})
+	cn.rxSeen += n
+}
+
 func (c *Context) fastEvent(core int, e *Ev) {
 	cn := c.conns[e.Conn]
 	if cn == nil {
@@ -448,17 +473,7 @@ func (c *Context) fastEvent(core int, e *Ev) {
 	}
 	cn.core = core
 	if e.RxBump > 0 {
-		n := e.RxBump
-		if head := cn.rx.Head.Load(); n > head-cn.rxSeen {
-			n = head - cn.rxSeen // never trust a count beyond the ring head
-		}
-		if n > 0 && n <= cn.rx.Mask+1 {
-			s := cn.rxSeen & cn.rx.Mask
-			first := min(n, cn.rx.Mask+1-s)
-			c.pend = append(c.pend, Event{Type: EvData, Conn: e.Conn, N: int(n),
-				Data: [2][]byte{cn.rx.Data[s : s+first], cn.rx.Data[:n-first]}})
-			cn.rxSeen += n
-		}
+		c.deliver(cn, e.RxBump)
 	}
 	if e.TxBump > 0 {
 		c.pend = append(c.pend, Event{Type: EvTxSpace, Conn: e.Conn, N: int(e.TxBump)})

@@ -239,3 +239,61 @@ func TestSetNagleFlagsCommands(t *testing.T) {
 		t.Fatalf("SetNagle of an unknown handle: %v", err)
 	}
 }
+
+// Bytes the core placed in the RX ring before the peer's reset are
+// delivered even when the slow path's CONN_CLOSED overtakes (or replaces)
+// their EvData: they were acknowledged, so losing them loses data.
+func TestResetDeliversPlacedBytes(t *testing.T) {
+	f := newFakeService(t)
+	h := MakeHandle(4, 1)
+	rxOff := f.ring()
+	m := Ctl{Type: MsgConnOpened, Cookie: 1, Handle: h, RxOff: rxOff, TxOff: f.ring(), RxSize: 4096, TxSize: 4096}
+	f.post(f.resp, m.Put)
+	f.poll()
+	rx, err := OpenRing(f.region, rxOff, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	place := func(s string) { // what the core does with in-order data
+		head := rx.Head.Load()
+		copy(rx.Data[head&rx.Mask:], s)
+		rx.Head.Store(head + uint32(len(s)))
+	}
+	place("hello ")
+	f.event(Ev{Conn: h, RxBump: 6})
+	place("world") // its event never made it: the core dropped the gone flow's
+	closed := Ctl{Type: MsgConnClosed, Handle: h, Status: 104}
+	f.post(f.resp, closed.Put)
+	// The reset is read first (Poll reads the slow path's queue first),
+	// then the stale EvData, which must not deliver anything twice.
+	evs := f.poll()
+	var got []byte
+	var types []EventType
+	for _, e := range evs {
+		types = append(types, e.Type)
+		if e.Type == EvData {
+			got = append(append(got, e.Data[0]...), e.Data[1]...)
+		}
+	}
+	if string(got) != "hello world" {
+		t.Fatalf("delivered %q, want %q (events %v)", got, "hello world", types)
+	}
+	if last := evs[len(evs)-1]; last.Type != EvClosed {
+		t.Fatalf("last event %v, want EvClosed after the data (events %v)", last.Type, types)
+	}
+	// A hostile head far beyond what the ring holds delivers nothing.
+	h2 := MakeHandle(5, 1)
+	rxOff2 := f.ring()
+	m2 := Ctl{Type: MsgConnOpened, Cookie: 2, Handle: h2, RxOff: rxOff2, TxOff: f.ring(), RxSize: 4096, TxSize: 4096}
+	f.post(f.resp, m2.Put)
+	f.poll()
+	rx2, _ := OpenRing(f.region, rxOff2, 4096)
+	rx2.Head.Store(rx2.Head.Load() + 5000)
+	closed2 := Ctl{Type: MsgConnClosed, Handle: h2}
+	f.post(f.resp, closed2.Put)
+	for _, e := range f.poll() {
+		if e.Type == EvData {
+			t.Fatalf("EvData of %d bytes from a head beyond the ring", e.N)
+		}
+	}
+}
