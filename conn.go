@@ -195,7 +195,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 			if !c.gone { // after release the bytes are copies: nothing to return
 				err = s.ctx.RxDone(c.h, n)
 			}
-			s.mu.Unlock()
+			s.unlock()
 			if err != nil {
 				return n, c.opErr("read", err)
 			}
@@ -241,7 +241,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 		n, err := s.ctx.Send(c.h, p[written:])
 		written += n
 		deadline := c.writeDeadline
-		s.mu.Unlock()
+		s.unlock()
 		if err != nil && err != appif.ErrAgain {
 			return written, c.opErr("write", err)
 		}
@@ -261,7 +261,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) CloseWrite() error {
 	s := c.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if c.closed {
 		return c.opErr("close", net.ErrClosed)
 	}
@@ -281,7 +281,7 @@ func (c *Conn) CloseWrite() error {
 // was left unread, or the peer keeps sending, it is reset instead.
 func (c *Conn) Close() error {
 	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
+	defer c.s.unlock()
 	if c.closed {
 		return c.opErr("close", net.ErrClosed)
 	}
@@ -400,7 +400,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 func (c *Conn) SetNoDelay(noDelay bool) error {
 	s := c.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if c.closed {
 		return c.opErr("set", net.ErrClosed)
 	}

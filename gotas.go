@@ -50,6 +50,13 @@ type Config struct {
 	// Stack tunes the TCP engine (buffer sizes, options, timers); its
 	// Prefix and Routes are filled from the fields above.
 	Stack slowpath.Config
+	// Threads runs each fast-path core on a locked OS thread of its own
+	// and the slow path on a goroutine, as the tas service does for
+	// applications in other processes. Otherwise (the default) the stack
+	// runs inline (slowpath.Config.Inline): one goroutine drives it and
+	// this process's goroutines serve their own requests, so a request
+	// wakes no thread of the stack's.
+	Threads bool
 	// Service is the control socket of a running tas service. When set,
 	// the stack is the service's: this process registers there and every
 	// other field is ignored. A Config that names neither a NIC nor a
@@ -108,7 +115,11 @@ type Stack struct {
 	// safe for concurrent use; it also guards the bookkeeping below.
 	mu   sync.Mutex
 	ctx  *appif.Context
-	park *shm.Parker // the poller waits for ctx's doorbell here
+	park *shm.Parker // the poller waits for ctx's doorbell here (not inline)
+	evs  []appif.Event
+	// inline: the stack's driver dispatches events (afterTurn), and
+	// callers that post commands serve them (unlock).
+	inline bool
 	// nextTxSweep is when the poller next releases idle TX rings;
 	// txReleased counts the bytes it gave back.
 	nextTxSweep time.Time
@@ -168,21 +179,31 @@ func New(cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := st.NewContext()
+	newCtx := st.NewContext
+	if st.Inline() {
+		newCtx = st.NewKickedContext
+	}
+	ctx, err := newCtx()
 	if err != nil {
 		st.Stop()
 		port.Close()
 		return nil, err
 	}
-	s, err := newStack(ctx, cfg.Addr.Addr())
+	s, err := newStack(ctx, cfg.Addr.Addr(), !st.Inline())
 	if err != nil {
 		st.Stop()
 		port.Close()
 		return nil, err
 	}
-	st.Start()
 	s.st, s.port = st, port
-	go s.poll()
+	if s.inline = st.Inline(); s.inline {
+		close(s.pollerDone) // the driver dispatches; there is no poller
+		st.SetAfterTurn(s.afterTurn)
+		st.Start()
+	} else {
+		st.Start()
+		go s.poll()
+	}
 	return s, nil
 }
 
@@ -203,7 +224,7 @@ func assemble(cfg Config) (*slowpath.Stack, nic.Port, error) {
 		}
 	}
 	sc := cfg.Stack
-	sc.Prefix = cfg.Addr
+	sc.Prefix, sc.Inline = cfg.Addr, !cfg.Threads
 	if len(cfg.Routes) > 0 {
 		sc.Routes = &slowpath.Routes{}
 		for _, r := range cfg.Routes {
@@ -232,7 +253,7 @@ func attach(path string) (*Stack, error) {
 		cl.Close()
 		return nil, fmt.Errorf("gotas: %w", err)
 	}
-	s, err := newStack(ctx, cl.Welcome().Addr)
+	s, err := newStack(ctx, cl.Welcome().Addr, true)
 	if err != nil {
 		cl.Close()
 		return nil, fmt.Errorf("gotas: %w", err)
@@ -244,13 +265,19 @@ func attach(path string) (*Stack, error) {
 	return s, nil
 }
 
-func newStack(ctx *appif.Context, addr netip.Addr) (*Stack, error) {
-	park, err := shm.NewParker(ctx.WaitFD(), ctx.DrainBell)
-	if err != nil {
-		return nil, err
+// newStack makes the Stack for ctx; poller: it gets a poller goroutine,
+// which parks on the context's doorbell.
+func newStack(ctx *appif.Context, addr netip.Addr, poller bool) (*Stack, error) {
+	var park *shm.Parker
+	if poller {
+		var err error
+		if park, err = shm.NewParker(ctx.WaitFD(), ctx.DrainBell); err != nil {
+			return nil, err
+		}
 	}
-	return &Stack{addr: addr, ctx: ctx, park: park, conns: map[appif.Handle]*Conn{}, listeners: map[appif.Handle]*Listener{},
-		pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}), closeErr: net.ErrClosed}, nil
+	return &Stack{addr: addr, ctx: ctx, park: park, evs: make([]appif.Event, 64), conns: map[appif.Handle]*Conn{},
+		listeners: map[appif.Handle]*Listener{}, pending: map[uint64]*waiter{}, pollerDone: make(chan struct{}),
+		closeErr: net.ErrClosed}, nil
 }
 
 // watchService fails everything when the service goes away: nothing will
@@ -331,7 +358,9 @@ func (s *Stack) shutdown(callErr, connErr error) bool {
 	s.mu.Unlock()
 	s.ctx.Wake()
 	<-s.pollerDone
-	s.park.Close()
+	if s.park != nil {
+		s.park.Close()
+	}
 	return true
 }
 
@@ -340,25 +369,13 @@ func (s *Stack) shutdown(callErr, connErr error) bool {
 // little when idle, then sleeps on the context's doorbell.
 func (s *Stack) poll() {
 	defer close(s.pollerDone)
-	evs := make([]appif.Event, 64)
 	idle, idleSince := 0, time.Time{}
 	for {
 		s.mu.Lock()
-		if s.closed {
+		n, open := s.dispatchEvents()
+		if !open {
 			s.mu.Unlock()
 			return
-		}
-		n, err := s.ctx.Poll(evs)
-		if err != nil {
-			s.failAll(err)
-			s.mu.Unlock()
-			return
-		}
-		for i := range evs[:n] {
-			s.dispatch(&evs[i])
-		}
-		if len(s.closeQ) > 0 {
-			s.retryCloses()
 		}
 		if s.polls++; s.polls%txSweepPolls == 0 {
 			s.sweepTx()
@@ -397,6 +414,55 @@ func (s *Stack) poll() {
 		s.ctx.DisarmWait()
 		s.mu.Unlock()
 		idle = 0
+	}
+}
+
+// dispatchEvents applies the events the context has; it reports how many,
+// and false once the stack is closed. s.mu is held.
+func (s *Stack) dispatchEvents() (int, bool) {
+	if s.closed {
+		return 0, false
+	}
+	n, err := s.ctx.Poll(s.evs)
+	if err != nil {
+		s.failAll(err)
+		return 0, false
+	}
+	for i := range s.evs[:n] {
+		s.dispatch(&s.evs[i])
+	}
+	if len(s.closeQ) > 0 {
+		s.retryCloses()
+	}
+	return n, true
+}
+
+// afterTurn is the inline driver's hook, and what a caller runs after
+// its own Kick ran the cores: it dispatches what they produced. It
+// reports whether there was anything, or closes still to retry.
+func (s *Stack) afterTurn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, open := s.dispatchEvents()
+	if !open {
+		return false
+	}
+	if n == 0 {
+		s.sweepTx() // an idle turn: a clock read costs nothing here
+	} else if s.polls++; s.polls%txSweepPolls == 0 {
+		s.sweepTx()
+	}
+	return n > 0 || len(s.closeQ) > 0
+}
+
+// unlock releases s.mu after posting commands. Inline, the caller then
+// serves them itself if the driver is parked (slowpath.Stack.Kick) and
+// dispatches the events that produced: the response an application
+// writes leaves in its own Write, and no thread is woken for it.
+func (s *Stack) unlock() {
+	s.mu.Unlock()
+	if s.inline && s.st.Kick() {
+		s.afterTurn()
 	}
 }
 

@@ -210,14 +210,13 @@ func TestPacingHoldsAFlowToItsRate(t *testing.T) {
 	}
 }
 
-// TestNetpollCoresEcho: with the cores and the slow path parked in the
-// netpoller (Config.Stack.Netpoll), a request/response exchange of many
-// small messages and a bulk echo complete with every byte.
-func TestNetpollCoresEcho(t *testing.T) {
+// TestThreadedCoresEcho: with a thread per core (Config.Threads, the
+// service's model) instead of inline, a request/response exchange of many
+// small messages completes with every byte.
+func TestThreadedCoresEcho(t *testing.T) {
 	pa, pb := memnic.Pair(impair.Config{}, impair.Config{})
 	mk := func(addr string, port *memnic.Port) *Stack {
-		cfg := Config{Addr: netip.MustParsePrefix(addr), Port: port}
-		cfg.Stack.Netpoll = true
+		cfg := Config{Addr: netip.MustParsePrefix(addr), Port: port, Threads: true}
 		s, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -77,7 +77,6 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err = svcHost.Do(func() (err error) {
 		cfg := gotas.Config{Addr: netip.MustParsePrefix(demoServiceAddr + "/24"), NIC: "afxdp:s0"}
 		cfg.Stack.BusyPoll = *busyPoll
-		cfg.Stack.Netpoll = os.Getenv("GOTAS_DEMO_NETPOLL") != ""
 		st, err = gotas.New(cfg)
 		return err
 	})

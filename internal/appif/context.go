@@ -88,14 +88,15 @@ const MaxStash = 1024
 
 // Attach opens the context described at descOff in region. bell is the
 // context's doorbell (the service rings it), slowBell and coreBells wake
-// the slow path and the fast-path cores.
+// the slow path and the fast-path cores; nil coreBells ring none, for a
+// caller that serves its own commands (slowpath.Stack.NewKickedContext).
 func Attach(region *shm.Region, descOff uint64, bell, slowBell *shm.Doorbell, coreBells []*shm.Doorbell) (*Context, error) {
 	b, err := region.Bytes(descOff, DescSize)
 	if err != nil {
 		return nil, err
 	}
 	d, ok := ParseDesc(b)
-	if !ok || len(d.CmdOff) != len(coreBells) {
+	if !ok || coreBells != nil && len(d.CmdOff) != len(coreBells) {
 		return nil, fmt.Errorf("appif: bad context descriptor at %d", descOff)
 	}
 	c := &Context{region: region, desc: d, bell: bell, conns: map[Handle]*conn{}, stash: map[Handle][]Ev{},
@@ -107,7 +108,11 @@ func Attach(region *shm.Region, descOff uint64, bell, slowBell *shm.Doorbell, co
 		return nil, err
 	}
 	for i := range d.CmdOff {
-		p, err := shm.NewProducer(region, d.CmdOff[i], CmdSlot, d.CmdSlots, coreBells[i])
+		var bell *shm.Doorbell
+		if coreBells != nil {
+			bell = coreBells[i]
+		}
+		p, err := shm.NewProducer(region, d.CmdOff[i], CmdSlot, d.CmdSlots, bell)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -130,7 +131,7 @@ func stackFlagCC(fs *flag.FlagSet, ccFlags func() (string, cc.Params, error)) fu
 	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
 	busyPoll := fs.Bool("fp-no-ints", false, "gotas: the fast path busy-polls and never sleeps")
-	netpoll := fs.Bool("netpoll", false, "gotas: cores and slow path are goroutines parked in the netpoller when idle")
+	threads := fs.Bool("threads", false, "gotas: a locked thread per fast-path core instead of running inline on the application's goroutines")
 	spin := fs.Duration("fp-spin", 0, "gotas: how long an idle core polls before it blocks (0: the default)")
 	var routes routeFlag
 	fs.Var(&routes, "ip-route", "gotas: static route DEST/P,NEXTHOP (repeatable)")
@@ -146,8 +147,8 @@ func stackFlagCC(fs *flag.FlagSet, ccFlags func() (string, cc.Params, error)) fu
 			if _, err := nicopen.Parse(*nicSpec); err != nil {
 				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 			}
-			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes}
-			cfg.Stack.BusyPoll, cfg.Stack.Netpoll, cfg.Stack.SpinBeforeBlock = *busyPoll, *netpoll, *spin
+			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes, Threads: *threads}
+			cfg.Stack.BusyPoll, cfg.Stack.SpinBeforeBlock = *busyPoll, *spin
 			if cfg.Stack.CC, cfg.Stack.CCParams, err = ccFlags(); err != nil {
 				return nil, nil, fmt.Errorf("%v: %w", err, errUsage)
 			}
@@ -216,8 +217,16 @@ func serve(ctx context.Context, cmd string, args []string, stdout io.Writer) err
 	fs.IntVar(&extra[1], "source-port", 0, "also send a stream to every connection on this port (bulk --reverse; 0: none)")
 	fs.IntVar(&extra[2], "http-port", 0, "also run an http-server (--body-size) on this port (0: none)")
 	statsEvery := fs.Duration("stats-every", 0, "gotas: print the stack's resources and counters this often (0: never)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server's life to this file (go tool pprof)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *port < 1 || *port > 65535 {
 		return fmt.Errorf("%w: --port=%d: want 1 to 65535", errUsage, *port)
@@ -444,4 +453,20 @@ func printStats(ctx context.Context, w io.Writer, st *gotas.Stack, d time.Durati
 			e.Resources(), st.DroppedEvents(), ss.RingBytesDiscarded, ss.AcceptNoMem, ss.BacklogOverflow, e.EngineStats(0),
 			e.CoreStats(0), e.NICStats())
 	}
+}
+
+// startProfile starts a CPU profile into path; the returned func ends it.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

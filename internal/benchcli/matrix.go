@@ -38,7 +38,7 @@ func matrix(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	out := fs.String("out", "", "also write the JSON object to this file")
 	svg := fs.String("svg", "", "also write an SVG chart of the ratios to this file")
 	bin := fs.String("bin", "", "tasbench executable the servers and clients run as (default: this one)")
-	gotasFlags := fs.String("gotas-flags", "", "space-separated flags added to every gotas process, e.g. \"--netpoll\"")
+	gotasFlags := fs.String("gotas-flags", "", "space-separated flags added to every gotas process, e.g. \"--threads\"")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

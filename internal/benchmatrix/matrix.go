@@ -115,7 +115,7 @@ type Options struct {
 	// XDPMode is gotas's AF_XDP attach mode (auto, native, generic).
 	XDPMode string
 	// GotasArgs are added to the command line of every gotas process
-	// (tasbench stack flags such as --netpoll), to compare variants.
+	// (tasbench stack flags such as --threads), to compare variants.
 	GotasArgs []string
 	// Progress, if set, gets one line per cell as it completes.
 	Progress io.Writer

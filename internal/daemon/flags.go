@@ -97,7 +97,9 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 		if _, err := nicopen.Parse(*nicSpec); err != nil {
 			return errors.New(strings.TrimPrefix(err.Error(), nicopen.ErrConfig.Error()+": "))
 		}
-		o.stack.NIC = *nicSpec
+		// The service's applications are other processes, which cannot
+		// run its cores' iterations: a thread per core serves them.
+		o.stack.NIC, o.stack.Threads = *nicSpec, true
 		switch *xdpMode {
 		case "auto", "native", "generic":
 			o.stack.XDPMode = *xdpMode

@@ -1,13 +1,16 @@
 // Package fastpath runs the per-core poll loops that move frames between a
-// NIC queue and the stack. Each Core owns one nic.Queue and runs on its own
-// locked OS thread: it receives a batch, hands every frame to its Handler,
-// sends what the handler produced in one batch, and, when there is no work,
-// spins briefly before blocking on the queue and a doorbell.
+// NIC queue and the stack. Each Core owns one nic.Queue. A Core either runs
+// on its own locked OS thread (Run): it receives a batch, hands every frame
+// to its Handler, sends what the handler produced in one batch, and, when
+// there is no work, spins briefly before blocking on the queue and a
+// doorbell; or it is driven (Turn, Kick, PreparePark): its iterations run
+// on the goroutines of the process that embeds it (inline.go).
 package fastpath
 
 import (
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -101,13 +104,6 @@ type Config struct {
 	// Clock returns monotonic nanoseconds, for sleep timeouts (default:
 	// time since the Core was made).
 	Clock func() uint64
-	// Netpoll runs the loop as an ordinary goroutine that parks in Go's
-	// netpoller when idle (on its queue and doorbells), instead of a
-	// locked thread blocking in poll(2): in a process whose application
-	// goroutines share the CPUs with the core, a request then costs
-	// goroutine switches instead of thread wakeups (docs/ARCHITECTURE.md,
-	// "Wakeups"). CPU is ignored.
-	Netpoll bool
 }
 
 // Stats counts what a Core did.
@@ -127,8 +123,17 @@ type Core struct {
 	stopped atomic.Bool
 	bells   *shm.BellSet
 	ownBell bool
-	p       Poller      // h as a Poller, or nil
-	park    *shm.Parker // Netpoll: where the idle loop parks
+	p       Poller // h as a Poller, or nil
+
+	// Driven cores (inline.go): turnMu is held while an iteration runs,
+	// by whichever goroutine runs it; again asks the holder for one more;
+	// parked is set while the driver sleeps, so that a goroutine that
+	// posts work runs the iteration itself; parkUntil is when the parked
+	// driver wakes on its own (guarded by turnMu).
+	turnMu    sync.Mutex
+	again     atomic.Bool
+	parked    atomic.Bool
+	parkUntil uint64
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
 }
@@ -148,7 +153,7 @@ func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
 		own = true
 	}
 	if cfg.SpinBeforeBlock == 0 {
-		cfg.SpinBeforeBlock = 50 * time.Microsecond
+		cfg.SpinBeforeBlock = DefaultSpin
 	}
 	if cfg.Clock == nil {
 		start := time.Now()
@@ -156,12 +161,6 @@ func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
 	}
 	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), bells: bells, ownBell: own}
 	c.p, _ = h.(Poller)
-	if cfg.Netpoll {
-		if err := c.initPark(); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
 	c.tx.flush = c.flush
 	return c, nil
 }
@@ -175,23 +174,9 @@ func (c *Core) Stop() {
 	c.bells.Own().Ring()
 }
 
-// initPark lets the idle loop park on its doorbell set, which then also
-// watches the queue.
-func (c *Core) initPark() error {
-	if err := c.bells.Watch(c.q.PollFD()); err != nil {
-		return err
-	}
-	var err error
-	c.park, err = shm.NewParker(c.bells.Fd(), c.bells.Drain)
-	return err
-}
-
 // Close releases the doorbells the Core made; call it after Run has
 // returned.
 func (c *Core) Close() error {
-	if c.park != nil {
-		c.park.Close()
-	}
 	if !c.ownBell {
 		return nil
 	}
@@ -208,11 +193,9 @@ func (c *Core) Stats() Stats {
 // Run polls until Stop. It locks its goroutine to an OS thread so the loop
 // keeps its CPU and its cache.
 func (c *Core) Run() error {
-	if !c.cfg.Netpoll {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-	}
-	if c.cfg.CPU >= 0 && !c.cfg.Netpoll {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if c.cfg.CPU >= 0 {
 		var set unix.CPUSet
 		set.Set(c.cfg.CPU)
 		_ = unix.SchedSetaffinity(0, &set) // best effort: containers may forbid it
@@ -236,7 +219,7 @@ func (c *Core) Run() error {
 			// Spin politely: on a machine with few CPUs the threads that
 			// will produce our next work (the application, a local peer,
 			// the kernel) may be waiting for this very CPU.
-			c.yield()
+			osYield()
 			continue
 		}
 		start := time.Now()
@@ -252,6 +235,10 @@ func (c *Core) Run() error {
 	return nil
 }
 
+// DefaultSpin is how long an idle loop polls before it blocks, unless
+// configured: blocking costs a wakeup of tens of microseconds.
+const DefaultSpin = 50 * time.Microsecond
+
 // maxSpin bounds the adaptive spin (unless SpinBeforeBlock is larger).
 const maxSpin = 400 * time.Microsecond
 
@@ -261,11 +248,16 @@ const maxSpin = 400 * time.Microsecond
 // wakeup was avoidable: spin longer next time. A long sleep means the
 // queue really was idle: back to the configured spin.
 func (c *Core) adapt(spin, slept time.Duration) time.Duration {
+	return AdaptSpin(spin, slept, c.cfg.SpinBeforeBlock)
+}
+
+// AdaptSpin is adapt for any idle loop that spins base at least.
+func AdaptSpin(spin, slept, base time.Duration) time.Duration {
 	if slept < spin {
-		return min(2*spin, max(maxSpin, c.cfg.SpinBeforeBlock))
+		return min(2*spin, max(maxSpin, base))
 	}
 	if slept > 4*spin {
-		return c.cfg.SpinBeforeBlock
+		return base
 	}
 	return spin
 }
@@ -290,27 +282,13 @@ func (c *Core) sleep() (bool, error) {
 	c.sleeps.Add(1)
 	// Level-triggered: a frame that arrived after the last poll keeps
 	// the queue's fd readable, so no wakeup is lost.
-	if c.park != nil {
-		if _, err := c.park.Wait(timeout); err != nil {
-			return false, err
-		}
-	} else if _, err := nic.Wait(c.q, timeout, c.bells.Fd()); err != nil {
+	if _, err := nic.Wait(c.q, timeout, c.bells.Fd()); err != nil {
 		return false, err
 	} else {
 		c.bells.Drain()
 	}
 	c.wakeups.Add(1)
 	return true, nil
-}
-
-// yield lets others run during the spin: goroutines of this process when
-// the loop is one (Netpoll), other threads when it has a thread of its own.
-func (c *Core) yield() {
-	if c.cfg.Netpoll {
-		runtime.Gosched()
-		return
-	}
-	osYield()
 }
 
 // osYield gives the CPU to another runnable thread, if any (sched_yield;

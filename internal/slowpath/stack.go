@@ -68,11 +68,13 @@ type Config struct {
 	// SpinBeforeBlock is how long an idle core polls before it blocks
 	// (--fp-poll-interval-tas; default fastpath's).
 	SpinBeforeBlock time.Duration
-	// Netpoll runs the cores and the slow path as goroutines that park in
-	// Go's netpoller when idle rather than on threads of their own
-	// (fastpath.Config.Netpoll): best when the application shares the
-	// process, worst when other processes need the CPUs.
-	Netpoll bool
+	// Inline runs the cores and the slow path on one goroutine, and lets
+	// this process's goroutines run the cores' iterations for the
+	// commands they post (inline.go): no thread of the stack's own, and
+	// no thread woken to serve a request of this process. The default
+	// for an embedded stack; a service whose applications are other
+	// processes runs a thread per core instead.
+	Inline bool
 	// CC is the congestion control of connections that do not choose
 	// one (a cc.Names() entry; default "reno": the fast path's window,
 	// no pacing). CCParams tunes the rate-based ones.
@@ -145,7 +147,8 @@ type Stack struct {
 	coreSets  []*shm.BellSet // what each core sleeps on: its doorbell and the apps'
 	slowBell  *shm.Doorbell
 	slowBells *shm.BellSet
-	slowPark  *shm.Parker // Netpoll: where the idle slow path parks
+	park      *shm.Parker // Inline: where the idle driver parks
+	after     func() bool // Inline: the driver's hook (SetAfterTurn)
 	ktx       []*shm.Producer
 	krx       []*shm.Consumer
 
@@ -281,11 +284,6 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	if s.slowBells, err = shm.NewBellSet(s.slowBell); err != nil {
 		return nil, err
 	}
-	if cfg.Netpoll {
-		if s.slowPark, err = shm.NewParker(s.slowBells.Fd(), s.slowBells.Drain); err != nil {
-			return nil, err
-		}
-	}
 	if len(queues) != 1 {
 		// Flows are owned by the core their packets arrive on; until the
 		// slow path steers flows (flow groups), one queue keeps that true.
@@ -317,7 +315,7 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 			return nil, err
 		}
 		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock,
-			SpinBeforeBlock: cfg.SpinBeforeBlock, Netpoll: cfg.Netpoll})
+			SpinBeforeBlock: cfg.SpinBeforeBlock})
 		if err != nil {
 			return nil, err
 		}
@@ -333,6 +331,11 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		s.ktx, s.krx = append(s.ktx, p), append(s.krx, c)
 	}
 	s.sp = newSlow(s)
+	if cfg.Inline {
+		if err := s.initInline(); err != nil {
+			return nil, err
+		}
+	}
 	ok = true
 	return s, nil
 }
@@ -361,7 +364,15 @@ const (
 // NewContext registers a context of this process and returns its client
 // end. All such contexts belong to one application (this process), made
 // on first use. It may be called from any goroutine.
-func (s *Stack) NewContext() (*appif.Context, error) {
+func (s *Stack) NewContext() (*appif.Context, error) { return s.newContext(true) }
+
+// NewKickedContext is NewContext for the embedding process's own
+// dispatcher in Inline mode: its commands ring no doorbell, and the
+// caller calls Kick after posting them instead (a ring would wake the
+// parked driver for work Kick does on the caller's goroutine).
+func (s *Stack) NewKickedContext() (*appif.Context, error) { return s.newContext(false) }
+
+func (s *Stack) newContext(bells bool) (*appif.Context, error) {
 	s.mu.Lock()
 	a := s.local
 	s.mu.Unlock()
@@ -383,11 +394,24 @@ func (s *Stack) NewContext() (*appif.Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	return appif.Attach(a.region, descOff, bell, a.slowBell, a.coreBells)
+	coreBells := a.coreBells
+	if !bells {
+		coreBells = nil
+	}
+	return appif.Attach(a.region, descOff, bell, a.slowBell, coreBells)
 }
 
-// Start runs the cores and the slow path on their own goroutines.
+// Start runs the cores and the slow path on their own goroutines, or, in
+// Inline mode, the driver that runs them all.
 func (s *Stack) Start() {
+	if s.cfg.Inline {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.drive()
+		}()
+		return
+	}
 	for _, c := range s.cores {
 		s.wg.Add(1)
 		go func() {
@@ -465,11 +489,7 @@ func (s *Stack) runSlow() {
 			}
 			timeout = min(timeout, time.Duration(t-now))
 		}
-		if s.slowPark != nil {
-			s.slowPark.Wait(timeout)
-		} else {
-			s.slowBells.Wait(timeout)
-		}
+		s.slowBells.Wait(timeout)
 		s.sp.woke()
 	}
 }
@@ -496,8 +516,8 @@ func (s *Stack) close() error {
 	for _, b := range s.coreBells {
 		b.Close()
 	}
-	if s.slowPark != nil {
-		s.slowPark.Close()
+	if s.park != nil {
+		s.park.Close()
 	}
 	if s.slowBells != nil {
 		s.slowBells.Close()

@@ -1,0 +1,129 @@
+package fastpath
+
+import "gotas/internal/shm"
+
+// A driven Core has no thread of its own. One goroutine, the driver,
+// calls Turn in a loop and parks (PreparePark, then waits on Bells().Fd(),
+// then Unpark) when idle; and a goroutine of this process that has just
+// posted commands to the core calls Kick, which runs the iteration on that
+// goroutine when the driver is parked. A request is then served on the
+// goroutine that made it, with no thread woken for it: the response a
+// handler writes leaves in the same system call as its Write, and the
+// driver is woken only by the NIC, timers and other processes.
+//
+// No work is left behind: Kick's caller published its commands (a queue
+// index store) before it reads parked, and the driver stores parked
+// before PrepareSleep re-reads every queue, so one of them sees the other
+// (sequentially consistent atomics). Two goroutines never run iterations
+// at once: turnMu is taken with TryLock, and one that finds it held sets
+// again, which the holder reads after it unlocks and serves.
+
+// kickTurns bounds how many iterations a Kick runs on its caller's
+// goroutine before handing what is left to the driver.
+const kickTurns = 64
+
+// Turn runs one iteration, or, if another goroutine is running one, makes
+// that goroutine run another after it. It reports whether it did work.
+func (c *Core) Turn() (bool, error) { return c.turn(1) }
+
+// Kick serves the commands the caller just posted: on the caller's
+// goroutine while the driver is parked (up to kickTurns iterations, for
+// as long as there is work, then the driver is woken for the rest), not
+// at all while the driver is awake, which will see them. It reports
+// whether it ran an iteration, after which the caller should look for
+// the events it may have produced.
+func (c *Core) Kick() (bool, error) {
+	if !c.parked.Load() {
+		return false, nil
+	}
+	_, err := c.turn(kickTurns)
+	return true, err
+}
+
+func (c *Core) turn(max int) (bool, error) {
+	worked := false
+	c.again.Store(true)
+	for c.again.Load() && c.turnMu.TryLock() {
+		c.again.Store(false)
+		var err error
+		busy := true
+		for i := 0; i < max && busy && err == nil; i++ {
+			busy, err = c.Step()
+			worked = worked || busy
+		}
+		if c.parked.Load() {
+			c.wakeDriverIfLate(busy)
+		}
+		c.turnMu.Unlock()
+		if err != nil {
+			return worked, err
+		}
+	}
+	return worked, nil
+}
+
+// wakeDriverIfLate rings the parked driver when an iteration run by
+// another goroutine left work for it: more than Kick does at once, or a
+// timer due before the driver's own wakeup. turnMu is held.
+func (c *Core) wakeDriverIfLate(busy bool) {
+	if c.parkUntil == 0 {
+		return // already rung
+	}
+	late := busy
+	if c.p != nil && !late {
+		at, ok := c.p.NextDeadline()
+		late = ok && at < c.parkUntil
+	}
+	if late {
+		c.parkUntil = 0
+		c.bells.Own().Ring()
+	}
+}
+
+// Bells is the set the driver parks on: the core's doorbells and, after
+// WatchQueue, its NIC queue.
+func (c *Core) Bells() *shm.BellSet { return c.bells }
+
+// WatchQueue makes the NIC queue's input ring the set, for a driver that
+// parks on Bells().Fd().
+func (c *Core) WatchQueue() error { return c.bells.Watch(c.q.PollFD()) }
+
+// PreparePark announces that the driver is about to park: false means
+// work arrived and it must not. Otherwise it returns the time (ns, 0 for
+// none) by which the driver must be awake again, and the driver must call
+// Unpark once awake.
+func (c *Core) PreparePark() (uint64, bool) {
+	c.parked.Store(true)
+	c.turnMu.Lock()
+	defer c.turnMu.Unlock()
+	if c.p == nil {
+		c.parkUntil = ^uint64(0)
+		return 0, true
+	}
+	if !c.p.PrepareSleep() {
+		c.parked.Store(false)
+		return 0, false
+	}
+	at, ok := c.p.NextDeadline()
+	if !ok {
+		at = 0
+	}
+	c.parkUntil = at
+	if !ok {
+		c.parkUntil = ^uint64(0)
+	}
+	c.sleeps.Add(1)
+	return at, true
+}
+
+// Unpark ends a park PreparePark began.
+func (c *Core) Unpark() {
+	c.turnMu.Lock()
+	if c.p != nil {
+		c.p.Woke()
+	}
+	c.parkUntil = 0
+	c.turnMu.Unlock()
+	c.parked.Store(false)
+	c.wakeups.Add(1)
+}

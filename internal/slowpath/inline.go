@@ -1,0 +1,170 @@
+package slowpath
+
+import (
+	"runtime"
+	"time"
+
+	"gotas/internal/fastpath"
+	"gotas/internal/shm"
+)
+
+// Inline mode (Config.Inline) runs the cores and the slow path on one
+// goroutine, the driver, instead of a locked thread per core and a
+// goroutine for the slow path; and the goroutines of this process that
+// post commands run the cores' iterations themselves while the driver is
+// parked (Kick, fastpath/inline.go). The driver calls the hook set with
+// SetAfterTurn after each turn: the embedding process's event dispatch,
+// so events reach the goroutines waiting for them with no thread woken in
+// between. When idle it spins a little, yielding to the goroutines it
+// made runnable, then parks in Go's netpoller on one set that holds the
+// NIC queue, the cores' doorbells and the slow path's.
+
+// SetAfterTurn sets what the driver runs after each turn (Inline only;
+// call before Start). It reports whether it did anything.
+func (s *Stack) SetAfterTurn(f func() bool) { s.after = f }
+
+// Inline reports whether the stack runs in inline mode.
+func (s *Stack) Inline() bool { return s.cfg.Inline }
+
+// initInline builds the driver's set: the first core's, which then also
+// watches every NIC queue, the other cores' sets and the slow path's.
+func (s *Stack) initInline() error {
+	set := s.cores[0].Bells()
+	for i, c := range s.cores {
+		if err := c.WatchQueue(); err != nil {
+			return err
+		}
+		if i > 0 {
+			if err := set.Watch(c.Bells().Fd()); err != nil {
+				return err
+			}
+		}
+	}
+	if err := set.Watch(s.slowBells.Fd()); err != nil {
+		return err
+	}
+	var err error
+	s.park, err = shm.NewParker(set.Fd(), s.drainAll)
+	return err
+}
+
+// drainAll resets every doorbell the driver parks on and reports whether
+// any was rung or a queue has input.
+func (s *Stack) drainAll() bool {
+	rung := s.slowBells.Drain()
+	for _, c := range s.cores {
+		rung = c.Bells().Drain() || rung
+	}
+	return rung
+}
+
+// Kick serves commands this process's goroutine just posted to the cores
+// (fastpath.Core.Kick); true means it ran iterations, whose events the
+// caller should now dispatch.
+func (s *Stack) Kick() bool {
+	ran := false
+	for _, c := range s.cores {
+		r, err := c.Kick()
+		if err != nil {
+			s.setErr(err)
+		}
+		ran = ran || r
+	}
+	return ran
+}
+
+// drive is the driver's loop.
+func (s *Stack) drive() {
+	base := s.cfg.SpinBeforeBlock
+	if base == 0 {
+		base = fastpath.DefaultSpin
+	}
+	spin, idleSince := base, time.Time{}
+	for !s.stopped.Load() {
+		if s.driveTurn() || s.cfg.BusyPoll {
+			idleSince = time.Time{}
+			continue
+		}
+		if idleSince.IsZero() {
+			idleSince = time.Now()
+			continue
+		}
+		if time.Since(idleSince) < spin {
+			// Gosched, not a busy loop: the goroutines this turn made
+			// runnable are on this P and run now, on this thread.
+			runtime.Gosched()
+			continue
+		}
+		start := time.Now()
+		if s.parkDriver() {
+			spin = fastpath.AdaptSpin(spin, time.Since(start), base)
+		}
+		idleSince = time.Time{}
+	}
+}
+
+// driveTurn runs an iteration of every core, the slow path and the hook.
+func (s *Stack) driveTurn() bool {
+	worked := false
+	for _, c := range s.cores {
+		w, err := c.Turn()
+		if err != nil {
+			s.setErr(err)
+			s.stopped.Store(true)
+		}
+		worked = worked || w
+	}
+	worked = s.sp.poll() || worked
+	if s.after != nil {
+		worked = s.after() || worked
+	}
+	return worked
+}
+
+// parkDriver parks until a doorbell, input or the next deadline; it
+// reports whether it parked.
+func (s *Stack) parkDriver() bool {
+	timeout := driverMaxPark
+	now := s.cfg.Clock()
+	deadline := func(at uint64) bool {
+		if at == 0 {
+			return true
+		}
+		if at <= now {
+			return false
+		}
+		timeout = min(timeout, time.Duration(at-now))
+		return true
+	}
+	parked := 0
+	defer func() {
+		for _, c := range s.cores[:parked] {
+			c.Unpark()
+		}
+	}()
+	for _, c := range s.cores {
+		at, ok := c.PreparePark()
+		if !ok {
+			return false
+		}
+		parked++
+		if !deadline(at) {
+			return false
+		}
+	}
+	if !s.sp.prepareSleep() {
+		return false
+	}
+	defer s.sp.woke()
+	if s.sp.retrySoon {
+		timeout = min(timeout, respRetrySleep)
+	}
+	if !deadline(s.sp.nextTimer) {
+		return false
+	}
+	s.park.Wait(timeout)
+	return true
+}
+
+// driverMaxPark bounds a park with no deadline, as the threads' sleeps.
+const driverMaxPark = 100 * time.Millisecond
