@@ -134,6 +134,7 @@ type Core struct {
 	again     atomic.Bool
 	parked    atomic.Bool
 	parkUntil uint64
+	watched   bool // WatchQueue: the queue is in the set, armed per park
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
 }

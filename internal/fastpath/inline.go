@@ -85,8 +85,12 @@ func (c *Core) wakeDriverIfLate(busy bool) {
 func (c *Core) Bells() *shm.BellSet { return c.bells }
 
 // WatchQueue makes the NIC queue's input ring the set, for a driver that
-// parks on Bells().Fd().
-func (c *Core) WatchQueue() error { return c.bells.Watch(c.q.PollFD()) }
+// parks on Bells().Fd(): once per PreparePark, so that frames arriving
+// while the driver is awake wake nobody.
+func (c *Core) WatchQueue() error {
+	c.watched = true
+	return c.bells.WatchOnce(c.q.PollFD())
+}
 
 // PreparePark announces that the driver is about to park: false means
 // work arrived and it must not. Otherwise it returns the time (ns, 0 for
@@ -103,6 +107,12 @@ func (c *Core) PreparePark() (uint64, bool) {
 	if !c.p.PrepareSleep() {
 		c.parked.Store(false)
 		return 0, false
+	}
+	if c.watched {
+		if err := c.bells.Rearm(c.q.PollFD()); err != nil {
+			c.parked.Store(false)
+			return 0, false // cannot sleep on the queue: keep polling it
+		}
 	}
 	at, ok := c.p.NextDeadline()
 	if !ok {

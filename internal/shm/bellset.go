@@ -59,9 +59,27 @@ func (s *BellSet) Watch(fd int) error { return s.add(fd, watchOnly) }
 const watchOnly = 1
 
 func (s *BellSet) add(fd int, mark int32) error {
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: mark}
-	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		return fmt.Errorf("shm: add descriptor %d to set: %w", fd, err)
+	return s.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN, mark)
+}
+
+// WatchOnce is Watch for a descriptor that makes the set readable once
+// per Rearm: a busy NIC queue then does not wake whoever polls the set
+// (and, nested, every thread blocked in Go's netpoller) for each frame
+// while its consumer is awake and polling it anyway.
+func (s *BellSet) WatchOnce(fd int) error {
+	return s.ctl(unix.EPOLL_CTL_ADD, fd, unix.EPOLLIN|unix.EPOLLONESHOT, watchOnly)
+}
+
+// Rearm re-enables a WatchOnce descriptor; input already there makes the
+// set readable at once, so none is missed.
+func (s *BellSet) Rearm(fd int) error {
+	return s.ctl(unix.EPOLL_CTL_MOD, fd, unix.EPOLLIN|unix.EPOLLONESHOT, watchOnly)
+}
+
+func (s *BellSet) ctl(op, fd int, events uint32, mark int32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: mark}
+	if err := unix.EpollCtl(s.epfd, op, fd, &ev); err != nil {
+		return fmt.Errorf("shm: epoll_ctl %d on descriptor %d: %w", op, fd, err)
 	}
 	return nil
 }
