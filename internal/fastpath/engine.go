@@ -141,6 +141,9 @@ type Engine struct {
 	pace   *tcp.Wheel // paced flows waiting for their send time
 
 	ackList, evList, txList, txNext []uint32
+	// ackHeld and ackHeldPrev: flows whose ACK waits one iteration for
+	// data of the application's to carry it (holdAck).
+	ackHeld, ackHeldPrev []uint32
 	wheelOut                        [64]uint32
 	reports                         shm.Backlog[CtlMsg, *CtlMsg]
 
@@ -214,6 +217,7 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 		timers:  tcp.NewWheel(uint32(n), rtoWheelTickNs, rtoWheelSlots, now),
 		pace:    tcp.NewWheel(uint32(n), paceWheelTickNs, paceWheelSlots, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
+		ackHeld: make([]uint32, 0, n), ackHeldPrev: make([]uint32, 0, n),
 		txList: make([]uint32, 0, n), txNext: make([]uint32, 0, n),
 		now: now, nowUs: uint32(now / 1000), tsNow: tcp.TSClock(now)}, nil
 }
@@ -267,6 +271,7 @@ func (e *Engine) Poll(tx *TxBatch) bool {
 	e.sweepIdleRings()
 	worked = e.serveTx() || worked
 	worked = e.flushAcks() || worked
+	worked = e.ageHeldAcks() || worked
 	e.flushEvents()
 	if e.reports.Len() > 0 {
 		e.reports.Flush(e.krx)
@@ -300,7 +305,7 @@ func (e *Engine) NextDeadline() (uint64, bool) {
 // and re-checks every queue it consumes; false means work arrived (or is
 // pending) and the core must not block.
 func (e *Engine) PrepareSleep() bool {
-	if len(e.evList) > 0 && !e.evBlocked || len(e.txList) > 0 {
+	if len(e.evList) > 0 && !e.evBlocked || len(e.txList) > 0 || len(e.ackHeld)+len(e.ackHeldPrev) > 0 {
 		return false
 	}
 	if ok, _ := e.ktx.ArmSleep(); !ok {
@@ -365,6 +370,8 @@ func (e *Engine) gone(id uint32, reason uint8) {
 	// Drop the id from every list now: once the slow path hears of it, it
 	// may reuse the id, and nothing here may touch its state after that.
 	e.ackList = without(e.ackList, id)
+	e.ackHeld = without(e.ackHeld, id)
+	e.ackHeldPrev = without(e.ackHeldPrev, id)
 	e.evList = without(e.evList, id)
 	e.txList = without(e.txList, id)
 	e.report(m)
@@ -631,6 +638,13 @@ func (e *Engine) wantTx(id uint32) { e.enlist(id, fInTx, &e.txList) }
 // wantAck marks a flow for an ACK at the end of the batch.
 func (e *Engine) wantAck(id uint32) { e.enlist(id, fInAck, &e.ackList) }
 
+// holdAck marks a flow for an ACK at the end of the next iteration, not
+// this one: a request that its application answers at once then has the
+// answer carry the ACK (with the inline driver, the application runs
+// between the two iterations), as Linux's delayed ACK does in its
+// interactive mode, at the cost of one iteration when it does not.
+func (e *Engine) holdAck(id uint32) { e.enlist(id, fInAck, &e.ackHeld) }
+
 // wantEvent marks a flow for an event at the end of the batch.
 func (e *Engine) wantEvent(id uint32) { e.enlist(id, fInEv, &e.evList) }
 
@@ -646,11 +660,23 @@ func (e *Engine) enlist(id uint32, flag uint16, list *[]uint32) {
 	*list = append(*list, id)
 }
 
-func (e *Engine) flushAcks() bool {
-	if len(e.ackList) == 0 {
+func (e *Engine) flushAcks() bool { return e.flushAckList(&e.ackList) }
+
+// ageHeldAcks sends the ACKs held since the previous iteration that no
+// data carried, and ages this iteration's.
+func (e *Engine) ageHeldAcks() bool {
+	sent := e.flushAckList(&e.ackHeldPrev)
+	e.ackHeldPrev, e.ackHeld = e.ackHeld, e.ackHeldPrev
+	return sent
+}
+
+// flushAckList sends a pure ACK for every flow of *list still wanting
+// one, and empties the list.
+func (e *Engine) flushAckList(list *[]uint32) bool {
+	if len(*list) == 0 {
 		return false
 	}
-	for _, id := range e.ackList {
+	for _, id := range *list {
 		f := &e.fs.hot[id]
 		if f.flags&fInAck == 0 { // an ACK went out with data meanwhile
 			continue
@@ -660,7 +686,7 @@ func (e *Engine) flushAcks() bool {
 			e.sendAck(id)
 		}
 	}
-	e.ackList = e.ackList[:0]
+	*list = (*list)[:0]
 	return true
 }
 

@@ -16,7 +16,8 @@ import "gotas/internal/shm"
 // before PrepareSleep re-reads every queue, so one of them sees the other
 // (sequentially consistent atomics). Two goroutines never run iterations
 // at once: turnMu is taken with TryLock, and one that finds it held sets
-// again, which the holder reads after it unlocks and serves.
+// again, which the holder reads after it unlocks and serves: a turn runs
+// another, PreparePark gives up the park (TestKickLosesNoPost).
 
 // kickTurns bounds how many iterations a Kick runs on its caller's
 // goroutine before handing what is left to the driver.
@@ -99,7 +100,19 @@ func (c *Core) WatchQueue() error {
 func (c *Core) PreparePark() (uint64, bool) {
 	c.parked.Store(true)
 	c.turnMu.Lock()
-	defer c.turnMu.Unlock()
+	at, ok := c.preparePark()
+	c.turnMu.Unlock()
+	// A Kick that saw parked and found the lock held by this very call
+	// left its work to the holder (again): serve it rather than park.
+	if ok && c.again.Load() {
+		c.Unpark()
+		return 0, false
+	}
+	return at, ok
+}
+
+// preparePark is PreparePark's part under turnMu.
+func (c *Core) preparePark() (uint64, bool) {
 	if c.p == nil {
 		c.parkUntil = ^uint64(0)
 		return 0, true
@@ -126,7 +139,8 @@ func (c *Core) PreparePark() (uint64, bool) {
 	return at, true
 }
 
-// Unpark ends a park PreparePark began.
+// Unpark ends a park PreparePark began. A Kick that finds the lock held
+// here leaves its work to the driver, which turns next.
 func (c *Core) Unpark() {
 	c.turnMu.Lock()
 	if c.p != nil {

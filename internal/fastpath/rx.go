@@ -334,17 +334,20 @@ func (e *Engine) inOrder(id uint32, f *flow, c *flowCold, seq tcp.Seq, p []byte,
 		e.rxFinished(id)
 		return
 	}
-	if hadOOO || psh || n < uint32(f.mss) {
-		e.sendAck(id)
+	if hadOOO {
+		e.sendAck(id) // it filled a hole: at once (RFC 5681 4.2)
 		return
 	}
 	// A GRO-sized segment (an AF_XDP multi-buffer frame: the peer's GSO
 	// packet) counts as the full segments it carries, so one of two or
 	// more is acknowledged at once, as Linux acknowledges a GRO packet.
 	f.ackPend = uint8(min(uint32(f.ackPend)+max(n/max(uint32(f.mss), 1), 1), delAckSegments))
-	if f.ackPend >= delAckSegments {
+	switch {
+	case f.ackPend >= delAckSegments:
 		e.sendAck(id)
-	} else {
+	case psh || n < uint32(f.mss):
+		e.holdAck(id) // the end of a message: an answer may carry the ACK
+	default:
 		e.wantAck(id)
 	}
 }

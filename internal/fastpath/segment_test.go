@@ -344,9 +344,18 @@ func (h *segHarness) poll() []segOut {
 	return h.finish()
 }
 
+// finish runs the iteration's Poll, and more while the engine holds
+// ACKs (holdAck), as a core does: it does not sleep with them pending.
 func (h *segHarness) finish() []segOut {
 	h.t.Helper()
 	h.eng.Poll(h.batch)
+	for range 2 {
+		if len(h.eng.ackHeld)+len(h.eng.ackHeldPrev) == 0 {
+			break
+		}
+		h.eng.Begin()
+		h.eng.Poll(h.batch)
+	}
 	out := make([]segOut, 0, h.batch.Len())
 	for _, fr := range h.batch.Frames() {
 		out = append(out, h.parse(fr))
@@ -796,5 +805,39 @@ func TestSegNoWindowUpdateAfterPeerFIN(t *testing.T) {
 	h.send(segSpec{Flags: wire.TCPFlagACK | wire.TCPFlagFIN, Seq: 12 * n, Window: 0xffff})
 	if _, out := h.appRead(); len(out) != 0 {
 		t.Fatalf("reading after the peer's FIN sent %d segments (a window update)", len(out))
+	}
+}
+
+// A request's ACK waits one iteration (holdAck), so that the answer the
+// application posts before the next one carries it: one segment back,
+// not a pure ACK and then the data. Unanswered, the ACK goes out at the
+// end of the next iteration (TestSegInOrderDataAcked).
+func TestSegAnswerCarriesTheAck(t *testing.T) {
+	h := newSegHarness(t, segOpts{ISS: 1000, IRS: 5000, TS: true, RxSize: 1 << 14, TxSize: 1 << 14, RcvShift: 2})
+	req := segPayload(64, 1)
+	h.eng.Begin()
+	h.eng.HandleFrame(h.frame(&segSpec{Flags: wire.TCPFlagACK | wire.TCPFlagPSH, Window: 0xffff, Payload: req}), h.batch)
+	h.eng.Poll(h.batch)
+	if h.batch.Len() != 0 {
+		t.Fatalf("the iteration that received the request sent %d frames, want its ACK held", h.batch.Len())
+	}
+	if evs := h.events(); len(evs) != 1 || evs[0].RxBump != 64 {
+		t.Fatalf("events %+v, want one RxBump 64", evs)
+	}
+	// The application reads and answers before the next iteration.
+	h.rx.Tail.Store(h.rx.Head.Load())
+	resp := segPayload(64, 2)
+	h.ringPut(resp)
+	for _, c := range []appif.Cmd{{Conn: h.handle, RxBump: 64}, {Conn: h.handle, TxBump: 64}} {
+		if n, _ := h.cmd.Reserve(1); n != 1 {
+			t.Fatal("command queue full")
+		}
+		c.Put(h.cmd.Slot(0))
+		h.cmd.Commit(1)
+	}
+	a := onlyOne(t, "the answer", h.poll())
+	h.wantSeg("the answer", a, wire.TCPFlagACK|wire.TCPFlagPSH, 0, 64, 64)
+	if out := h.poll(); len(out) != 0 {
+		t.Fatalf("after the answer the engine sent %d more segments: %+v", len(out), out)
 	}
 }

@@ -81,8 +81,15 @@ func (s *Stack) drive() {
 	}
 	spin, idleSince := base, time.Time{}
 	for !s.stopped.Load() {
-		if s.driveTurn() || s.cfg.BusyPoll {
+		if s.driveTurn() {
+			// Let the goroutines the turn made runnable run before the
+			// next: what they post then leaves in one batch, their
+			// answers carrying the ACKs the engine held for them.
+			runtime.Gosched()
 			idleSince = time.Time{}
+			continue
+		}
+		if s.cfg.BusyPoll {
 			continue
 		}
 		if idleSince.IsZero() {
