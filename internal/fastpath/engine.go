@@ -144,8 +144,8 @@ type Engine struct {
 	// ackHeld and ackHeldPrev: flows whose ACK waits one iteration for
 	// data of the application's to carry it (holdAck).
 	ackHeld, ackHeldPrev []uint32
-	wheelOut                        [64]uint32
-	reports                         shm.Backlog[CtlMsg, *CtlMsg]
+	wheelOut             [64]uint32
+	reports              shm.Backlog[CtlMsg, *CtlMsg]
 
 	now   uint64 // ns, read at the start of each iteration
 	nowUs uint32
