@@ -36,14 +36,14 @@ type liveResult struct {
 	queueP99 int
 }
 
-// It needs a machine whose CPUs keep up with the bridge in real time, so
-// it runs only with GOTAS_LIVE_CC=1. On the shared 2-vCPU development
-// machine it passed 1 run in 5 (docs/CC.md): reno, the reference, got no
-// more than the algorithms (21-27 Mbit/s of the 28 a 30 Mbit/s link
-// carries), so the bridge and the CPUs were the limit.
+// It needs CPUs that keep up with the userspace bridge in real time. With
+// threaded cores it passed 1 run in 5 on this 2-vCPU machine kind (their
+// spinning took the bridge's CPU); with the inline driver, 12 of 12, two
+// of them beside the rest of the suite (docs/CC.md). GOTAS_LIVE_CC=0
+// skips it on a machine too slow for the bridge.
 func TestLiveBottleneck(t *testing.T) {
-	if os.Getenv("GOTAS_LIVE_CC") == "" {
-		t.Skip("set GOTAS_LIVE_CC=1 to run the live congestion-control test")
+	if os.Getenv("GOTAS_LIVE_CC") == "0" {
+		t.Skip("GOTAS_LIVE_CC=0: live congestion-control test skipped")
 	}
 	ref := liveRun(t, "reno")
 	t.Logf("reference, reno: goodput %.1f Mbit/s, queue p50 %d B p99 %d B", ref.goodput/1e6, ref.queueP50, ref.queueP99)
