@@ -15,8 +15,8 @@ import (
 	"gotas/internal/cc/sim"
 )
 
-// flowgenRun is one algorithm's result.
-type flowgenRun struct {
+// FlowgenRun is one algorithm's result.
+type FlowgenRun struct {
 	CC          string                `json:"cc"`
 	Live        bool                  `json:"live"`
 	Flows       int                   `json:"flows"`
@@ -76,13 +76,13 @@ func flowgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
-		return finishFlowgen(stdout, []flowgenRun{r}, *svg, *asJSON)
+		return finishFlowgen(stdout, []FlowgenRun{r}, *svg, *asJSON)
 	}
 	cs, err := sf.configs(*flows, time.Hour)
 	if err != nil {
 		return err
 	}
-	var runs []flowgenRun
+	var runs []FlowgenRun
 	for _, c := range cs {
 		r, err := flowgenSim(c, cdf, *load, *flows, stderr)
 		if err != nil {
@@ -94,7 +94,7 @@ func flowgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // finishFlowgen writes the plot, if asked for, and prints the runs.
-func finishFlowgen(stdout io.Writer, runs []flowgenRun, svg string, asJSON bool) error {
+func finishFlowgen(stdout io.Writer, runs []FlowgenRun, svg string, asJSON bool) error {
 	if svg != "" {
 		var series []flowgen.Series
 		for _, r := range runs {
@@ -104,28 +104,37 @@ func finishFlowgen(stdout io.Writer, runs []flowgenRun, svg string, asJSON bool)
 			return err
 		}
 	}
-	return printFlowgen(stdout, runs, asJSON)
+	return PrintFlowgen(stdout, runs, asJSON)
 }
 
 // flowgenLive runs the workload on the stack --stack opens.
 func flowgenLive(ctx context.Context, open func() (bench.Stack, func(), error), ccName, addr string, cdf *flowgen.CDF,
-	load float64, n int, rate uint64, rtt time.Duration, seed int64, stderr io.Writer) (flowgenRun, error) {
+	load float64, n int, rate uint64, rtt time.Duration, seed int64, stderr io.Writer) (FlowgenRun, error) {
 	st, closeStack, err := open()
 	if err != nil {
-		return flowgenRun{}, err
+		return FlowgenRun{}, err
 	}
 	defer closeStack()
+	return FlowgenLive(ctx, st, stackName(st, ccName), addr, cdf, load, n, rate, rtt, seed, stderr)
+}
+
+// FlowgenLive runs n flows drawn from cdf at load on st, each to the
+// bulk-server at addr over a path of the given rate and round trip, and
+// returns the run labelled label, as tasbench flowgen prints it. Tests
+// that build their own path call it (interop's live bottleneck).
+func FlowgenLive(ctx context.Context, st bench.Stack, label, addr string, cdf *flowgen.CDF,
+	load float64, n int, rate uint64, rtt time.Duration, seed int64, stderr io.Writer) (FlowgenRun, error) {
 	arr := flowgen.Generate(cdf, load, rate, n, 1, seed)
 	fct, err := liveFlows(ctx, st, addr, arr, stderr)
 	if err != nil {
-		return flowgenRun{}, err
+		return FlowgenRun{}, err
 	}
 	sizes := make([]int64, n)
 	slow := make([]float64, n)
 	for i, a := range arr {
 		sizes[i], slow[i] = a.Size, float64(fct[i])/float64(liveIdeal(a.Size, rate, rtt))
 	}
-	return flowgenRun{CC: stackName(st, ccName), Live: true, Flows: n, Finished: n, Buckets: flowgen.ByBucket(sizes, slow)}, nil
+	return FlowgenRun{CC: label, Live: true, Flows: n, Finished: n, Buckets: flowgen.ByBucket(sizes, slow)}, nil
 }
 
 // stackName labels a live run: the kernel, or gotas and its algorithm.
@@ -165,7 +174,7 @@ func loadCDF(path, dist string) (*flowgen.CDF, error) {
 }
 
 // flowgenSim runs one algorithm on the generated workload.
-func flowgenSim(c sim.Config, cdf *flowgen.CDF, load float64, n int, stderr io.Writer) (flowgenRun, error) {
+func flowgenSim(c sim.Config, cdf *flowgen.CDF, load float64, n int, stderr io.Writer) (FlowgenRun, error) {
 	arr := flowgen.Generate(cdf, load, c.HostBps, n, c.Senders, c.Seed)
 	for _, a := range arr {
 		c.Flows = append(c.Flows, sim.Flow{Sender: a.Sender, Start: a.Start, Size: a.Size})
@@ -179,7 +188,7 @@ func flowgenSim(c sim.Config, cdf *flowgen.CDF, load float64, n int, stderr io.W
 	}
 	r, err := sim.Run(c, 0)
 	if err != nil {
-		return flowgenRun{}, err
+		return FlowgenRun{}, err
 	}
 	var sizes []int64
 	var slow []float64
@@ -189,12 +198,13 @@ func flowgenSim(c sim.Config, cdf *flowgen.CDF, load float64, n int, stderr io.W
 			slow = append(slow, float64(r.FCT[i])/float64(c.IdealFCT(f.Size)))
 		}
 	}
-	return flowgenRun{CC: c.CC, Flows: n, Finished: r.Finished, Buckets: flowgen.ByBucket(sizes, slow),
+	return FlowgenRun{CC: c.CC, Flows: n, Finished: r.Finished, Buckets: flowgen.ByBucket(sizes, slow),
 		Utilization: r.Utilization, QueueP50: r.QueueP50, QueueP99: r.QueueP99, VirtualSec: r.Duration.Seconds(),
 		RTOs: r.RTOs, Drops: r.Drops}, nil
 }
 
-func printFlowgen(w io.Writer, runs []flowgenRun, asJSON bool) error {
+// PrintFlowgen prints runs as a table, or as JSON.
+func PrintFlowgen(w io.Writer, runs []FlowgenRun, asJSON bool) error {
 	if asJSON {
 		return json.NewEncoder(w).Encode(runs)
 	}

@@ -25,7 +25,7 @@ func TestFlowgenSim(t *testing.T) {
 	if rc := Run(args, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d: %s", rc, errb.String())
 	}
-	var runs []flowgenRun
+	var runs []FlowgenRun
 	if err := json.Unmarshal(out.Bytes(), &runs); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
 	}
@@ -85,7 +85,7 @@ func TestFlowgenLiveLinux(t *testing.T) {
 	if rc := Run(args, &out, &errb); rc != 0 {
 		t.Fatalf("exit %d: %s", rc, errb.String())
 	}
-	var runs []flowgenRun
+	var runs []FlowgenRun
 	if err := json.Unmarshal(out.Bytes(), &runs); err != nil || len(runs) != 1 || !runs[0].Live || runs[0].CC != "linux" {
 		t.Fatalf("%v: %s", err, out.String())
 	}
