@@ -3,6 +3,7 @@ package fastpath
 import (
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"gotas/internal/appif"
 	"gotas/internal/shm"
@@ -60,6 +61,12 @@ type EngineConfig struct {
 	// attach, the one each application rings for this core.
 	SlowBell *shm.Doorbell
 	Bells    *shm.BellSet
+	// AckHold is how long the ACK of a message's last segment waits for
+	// the application's answer to carry it (holdAck), at least until the
+	// next iteration: 0 for an application that answers between two
+	// iterations (the inline driver), longer for one that answers from
+	// another thread or process.
+	AckHold time.Duration
 }
 
 type engCtx struct {
@@ -141,11 +148,12 @@ type Engine struct {
 	pace   *tcp.Wheel // paced flows waiting for their send time
 
 	ackList, evList, txList, txNext []uint32
-	// ackHeld and ackHeldPrev: flows whose ACK waits one iteration for
-	// data of the application's to carry it (holdAck).
-	ackHeld, ackHeldPrev []uint32
-	wheelOut             [64]uint32
-	reports              shm.Backlog[CtlMsg, *CtlMsg]
+	// ackHeld: flows whose ACK waits for data of the application's to
+	// carry it (holdAck), oldest first; iter numbers the iterations.
+	ackHeld  []heldAck
+	iter     uint32
+	wheelOut [64]uint32
+	reports  shm.Backlog[CtlMsg, *CtlMsg]
 
 	now   uint64 // ns, read at the start of each iteration
 	nowUs uint32
@@ -217,8 +225,8 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 		timers:  tcp.NewWheel(uint32(n), rtoWheelTickNs, rtoWheelSlots, now),
 		pace:    tcp.NewWheel(uint32(n), paceWheelTickNs, paceWheelSlots, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
-		ackHeld: make([]uint32, 0, n), ackHeldPrev: make([]uint32, 0, n),
-		txList: make([]uint32, 0, n), txNext: make([]uint32, 0, n),
+		ackHeld: make([]heldAck, 0, n),
+		txList:  make([]uint32, 0, n), txNext: make([]uint32, 0, n),
 		now: now, nowUs: uint32(now / 1000), tsNow: tcp.TSClock(now)}, nil
 }
 
@@ -252,6 +260,7 @@ func (e *Engine) Stats() EngineStats {
 // Begin starts a loop iteration: it reads the clock once for everything
 // the iteration does.
 func (e *Engine) Begin() {
+	e.iter++
 	if now := e.cfg.Clock(); now > e.now {
 		e.now = now
 	}
@@ -305,7 +314,7 @@ func (e *Engine) NextDeadline() (uint64, bool) {
 // and re-checks every queue it consumes; false means work arrived (or is
 // pending) and the core must not block.
 func (e *Engine) PrepareSleep() bool {
-	if len(e.evList) > 0 && !e.evBlocked || len(e.txList) > 0 || len(e.ackHeld)+len(e.ackHeldPrev) > 0 {
+	if len(e.evList) > 0 && !e.evBlocked || len(e.txList) > 0 || len(e.ackHeld) > 0 {
 		return false
 	}
 	if ok, _ := e.ktx.ArmSleep(); !ok {
@@ -370,8 +379,7 @@ func (e *Engine) gone(id uint32, reason uint8) {
 	// Drop the id from every list now: once the slow path hears of it, it
 	// may reuse the id, and nothing here may touch its state after that.
 	e.ackList = without(e.ackList, id)
-	e.ackHeld = without(e.ackHeld, id)
-	e.ackHeldPrev = without(e.ackHeldPrev, id)
+	e.ackHeld = withoutHeld(e.ackHeld, id)
 	e.evList = without(e.evList, id)
 	e.txList = without(e.txList, id)
 	e.report(m)
@@ -638,12 +646,36 @@ func (e *Engine) wantTx(id uint32) { e.enlist(id, fInTx, &e.txList) }
 // wantAck marks a flow for an ACK at the end of the batch.
 func (e *Engine) wantAck(id uint32) { e.enlist(id, fInAck, &e.ackList) }
 
-// holdAck marks a flow for an ACK at the end of the next iteration, not
-// this one: a request that its application answers at once then has the
-// answer carry the ACK (with the inline driver, the application runs
-// between the two iterations), as Linux's delayed ACK does in its
-// interactive mode, at the cost of one iteration when it does not.
-func (e *Engine) holdAck(id uint32) { e.enlist(id, fInAck, &e.ackHeld) }
+// holdAck marks a flow for an ACK at the end of a later iteration, once
+// AckHold has passed: a request that its application answers at once
+// then has the answer carry the ACK (with the inline driver the
+// application runs between two iterations), as Linux's delayed ACK does
+// in its interactive mode, at the cost of the hold when it does not.
+func (e *Engine) holdAck(id uint32) {
+	f := &e.fs.hot[id]
+	if f.flags&(fInAck|fAlive) != fAlive {
+		return
+	}
+	f.flags |= fInAck
+	e.ackHeld = append(e.ackHeld, heldAck{id: id, iter: e.iter, at: e.now})
+}
+
+// heldAck is a flow on the ackHeld list, with when it was put there.
+type heldAck struct {
+	id, iter uint32
+	at       uint64
+}
+
+func withoutHeld(l []heldAck, id uint32) []heldAck {
+	k := 0
+	for _, h := range l {
+		if h.id != id {
+			l[k] = h
+			k++
+		}
+	}
+	return l[:k]
+}
 
 // wantEvent marks a flow for an event at the end of the batch.
 func (e *Engine) wantEvent(id uint32) { e.enlist(id, fInEv, &e.evList) }
@@ -662,11 +694,27 @@ func (e *Engine) enlist(id uint32, flag uint16, list *[]uint32) {
 
 func (e *Engine) flushAcks() bool { return e.flushAckList(&e.ackList) }
 
-// ageHeldAcks sends the ACKs held since the previous iteration that no
-// data carried, and ages this iteration's.
+// ageHeldAcks sends the held ACKs that no data carried, once their hold
+// is over: at least one iteration, and AckHold.
 func (e *Engine) ageHeldAcks() bool {
-	sent := e.flushAckList(&e.ackHeldPrev)
-	e.ackHeldPrev, e.ackHeld = e.ackHeld, e.ackHeldPrev
+	k, sent := 0, false
+	hold := uint64(e.cfg.AckHold)
+	for ; k < len(e.ackHeld); k++ {
+		h := e.ackHeld[k]
+		if h.iter == e.iter || e.now < h.at+hold {
+			break
+		}
+		f := &e.fs.hot[h.id]
+		if f.flags&fInAck == 0 { // an ACK went out with data meanwhile
+			continue
+		}
+		f.flags &^= fInAck
+		if f.flags&fAlive != 0 {
+			e.sendAck(h.id)
+			sent = true
+		}
+	}
+	e.ackHeld = e.ackHeld[:copy(e.ackHeld, e.ackHeld[k:])]
 	return sent
 }
 

@@ -58,6 +58,7 @@ type segOpts struct {
 	RTTSample          uint32 // µs
 	RTOMin             uint32 // µs, Flows' floor (0: default)
 	MaxRetries         int
+	AckHold            time.Duration
 }
 
 func (o *segOpts) defaults() {
@@ -121,7 +122,7 @@ func newSegHarness(t testing.TB, o segOpts) *segHarness {
 	h.sh = &Shared{Region: r, Flows: NewFlows(8, o.RTOMin)}
 	ktxOff := h.newQueue(alloc, CtlSlot, segCtlSlots)
 	krxOff := h.newQueue(alloc, CtlSlot, segCtlSlots)
-	h.eng, err = NewEngine(h.sh, EngineConfig{MAC: segLocalMAC, IP: segLocalIP, Clock: func() uint64 { return h.now },
+	h.eng, err = NewEngine(h.sh, EngineConfig{MAC: segLocalMAC, IP: segLocalIP, Clock: func() uint64 { return h.now }, AckHold: o.AckHold,
 		MaxRetries: o.MaxRetries, KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: segCtlSlots})
 	if err != nil {
 		t.Fatal(err)
@@ -350,7 +351,7 @@ func (h *segHarness) finish() []segOut {
 	h.t.Helper()
 	h.eng.Poll(h.batch)
 	for range 2 {
-		if len(h.eng.ackHeld)+len(h.eng.ackHeldPrev) == 0 {
+		if len(h.eng.ackHeld) == 0 {
 			break
 		}
 		h.eng.Begin()
@@ -840,4 +841,23 @@ func TestSegAnswerCarriesTheAck(t *testing.T) {
 	if out := h.poll(); len(out) != 0 {
 		t.Fatalf("after the answer the engine sent %d more segments: %+v", len(out), out)
 	}
+}
+
+// With an AckHold (an application in another thread or process), the
+// held ACK waits that long for the answer, iterations or not, then goes
+// out alone.
+func TestSegAckHoldWaitsItsTime(t *testing.T) {
+	h := newSegHarness(t, segOpts{ISS: 1000, IRS: 5000, TS: true, RxSize: 1 << 14, RcvShift: 2, AckHold: 40 * time.Microsecond})
+	h.eng.Begin()
+	h.eng.HandleFrame(h.frame(&segSpec{Flags: wire.TCPFlagACK | wire.TCPFlagPSH, Window: 0xffff, Payload: segPayload(64, 1)}), h.batch)
+	h.eng.Poll(h.batch)
+	for i := range 5 {
+		h.now += uint64(5 * time.Microsecond)
+		if out := h.poll(); len(out) != 0 {
+			t.Fatalf("iteration %d, %d µs after the request: %d segments, want the ACK held for 40 µs", i+2, 5*(i+1), len(out))
+		}
+	}
+	h.now += uint64(15 * time.Microsecond)
+	a := onlyOne(t, "after the hold", h.poll())
+	h.wantSeg("after the hold", a, wire.TCPFlagACK, 0, 64, 0)
 }

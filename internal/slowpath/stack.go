@@ -75,6 +75,12 @@ type Config struct {
 	// for an embedded stack; a service whose applications are other
 	// processes runs a thread per core instead.
 	Inline bool
+	// AckHold is how long the ACK of a message's last segment waits for
+	// the application's answer to carry it (fastpath.EngineConfig.AckHold;
+	// 0: until the next iteration, right for Inline). For the service,
+	// 40 µs made no difference measurable through the noise of this
+	// machine (docs/PERF.md, "Inline"), so it stays 0 there too.
+	AckHold time.Duration
 	// CC is the congestion control of connections that do not choose
 	// one (a cc.Names() entry; default "reno": the fast path's window,
 	// no pacing). CCParams tunes the rate-based ones.
@@ -310,7 +316,7 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		}
 		eng, err := fastpath.NewEngine(s.sh, fastpath.EngineConfig{Core: i, MAC: s.mac, IP: s.ip,
 			PartialCsum: info.PartialRxCsum, Clock: cfg.Clock, MaxRetries: cfg.RTORetries,
-			KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, Bells: bells})
+			KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, Bells: bells, AckHold: cfg.AckHold})
 		if err != nil {
 			return nil, err
 		}
