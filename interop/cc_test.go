@@ -65,25 +65,33 @@ func TestLiveBottleneck(t *testing.T) {
 	}
 }
 
-// liveRun streams liveFlows connections a -> b under algorithm name.
-func liveRun(t *testing.T, name string) liveResult {
+// liveBottleneck makes two hosts, prefix+"a" (interface a0) and
+// prefix+"b" (b0), joined by the live bottleneck: a -> b limited to
+// liveRate with ECN at liveK and telemetry, 1 ms each way.
+func liveBottleneck(t *testing.T, prefix string) (ha, hb *testnet.Host, br *testnet.Bridge) {
 	lab := testnet.NewT(t)
-	ha, err := lab.Host("cca")
+	ha, err := lab.Host(prefix + "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb, err := lab.Host("ccb")
+	hb, err = lab.Host(prefix + "b")
 	if err != nil {
 		t.Fatal(err)
 	}
 	lr := impair.Config{Seed: 1, RateBps: liveRate, Delay: time.Millisecond,
 		QueueLimit: impair.Limit{Bytes: 500_000}, ECNThreshold: impair.Limit{Bytes: liveK}}
-	br, err := lab.Bridge(ha, "a0", hb, "b0", lr, impair.Config{Seed: 2, Delay: time.Millisecond})
+	br, err = lab.Bridge(ha, "a0", hb, "b0", lr, impair.Config{Seed: 2, Delay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { br.Close() })
 	br.SetINT(0, liveRate)
+	return ha, hb, br
+}
+
+// liveRun streams liveFlows connections a -> b under algorithm name.
+func liveRun(t *testing.T, name string) liveResult {
+	ha, hb, br := liveBottleneck(t, "cc")
 	sa := liveStack(t, ha, "afxdp:a0", "10.221.0.1/24", name)
 	sb := liveStack(t, hb, "afxdp:b0", "10.221.0.2/24", name)
 	ln, err := sb.ListenOptions("tcp", "10.221.0.2:9300", gotas.Options{})

@@ -13,7 +13,6 @@ import (
 	"gotas/internal/bench"
 	"gotas/internal/benchcli"
 	"gotas/internal/cc/flowgen"
-	"gotas/internal/impair"
 	"gotas/internal/testnet"
 )
 
@@ -102,23 +101,8 @@ func webSearchLabel(name string) string {
 // webSearchPath builds the bottleneck and a bulk-server behind it, on
 // gotas with algorithm name or on Linux, and returns the sending side.
 func webSearchPath(t *testing.T, name string) (bench.Stack, string, *testnet.Bridge) {
-	lab := testnet.NewT(t)
-	ha, err := lab.Host("wsa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := lab.Host("wsb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lr := impair.Config{Seed: 1, RateBps: liveRate, Delay: time.Millisecond,
-		QueueLimit: impair.Limit{Bytes: 500_000}, ECNThreshold: impair.Limit{Bytes: liveK}}
-	br, err := lab.Bridge(ha, "a0", hb, "b0", lr, impair.Config{Seed: 2, Delay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { br.Close() })
-	br.SetINT(0, liveRate)
+	ha, hb, br := liveBottleneck(t, "ws")
+	var err error
 	var ln net.Listener
 	var st bench.Stack
 	if name == "linux" {
