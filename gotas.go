@@ -439,10 +439,12 @@ func (s *Stack) dispatchEvents() (int, bool) {
 
 // afterTurn is the inline driver's hook, and what a caller runs after
 // its own Kick ran the cores: it dispatches what they produced. It
-// reports whether there was anything, or closes still to retry.
+// reports whether there was anything, commands it posted, or closes
+// still to retry.
 func (s *Stack) afterTurn() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	merged := s.ctx.Merged() // Poll posts them: the cores must run after
 	n, open := s.dispatchEvents()
 	if !open {
 		return false
@@ -452,7 +454,7 @@ func (s *Stack) afterTurn() bool {
 	} else if s.polls++; s.polls%txSweepPolls == 0 {
 		s.sweepTx()
 	}
-	return n > 0 || len(s.closeQ) > 0
+	return n > 0 || merged || len(s.closeQ) > 0
 }
 
 // unlock releases s.mu after posting commands. Inline, the caller then
@@ -461,10 +463,23 @@ func (s *Stack) afterTurn() bool {
 // writes leaves in its own Write, and no thread is woken for it.
 func (s *Stack) unlock() {
 	s.mu.Unlock()
-	if s.inline && s.st.Kick() {
-		s.afterTurn()
+	if !s.inline {
+		return
 	}
+	// The iterations may produce more events than one dispatch takes, and
+	// the dispatch may post merged commands: go on while the driver stays
+	// parked and there is more, then leave the rest to the driver.
+	for range unlockRounds {
+		if !s.st.Kick() || !s.afterTurn() {
+			return
+		}
+	}
+	s.st.WakeDriver()
 }
+
+// unlockRounds bounds the iterations and dispatches a caller of unlock
+// runs for the stack before it wakes the driver for the rest.
+const unlockRounds = 8
 
 // txSweepPolls: a poller that never goes idle still looks at the clock
 // for the TX sweep once in this many turns (a clock read per turn costs

@@ -332,3 +332,74 @@ func TestResetAfterDataKeepsTheData(t *testing.T) {
 		t.Fatalf("read %d of the %d acknowledged bytes before the reset", len(got), size)
 	}
 }
+
+// A Kick whose iterations receive more frames than one dispatch takes (64
+// events) dispatches them all, or wakes the driver for the rest: the
+// driver is parked and the Kick's Recv ate its NIC wakeup, so anything
+// left would wait for the driver's 100 ms timeout (found in review).
+func TestKickDispatchesEverything(t *testing.T) {
+	a, b := pair(t, impair.Config{})
+	ln, err := a.Listen("tcp", ":7300")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 300
+	srv := make([]*Conn, 0, n)
+	cli := make([]*Conn, 0, n)
+	for range n {
+		c, err := b.Dial("tcp", "10.9.0.1:7300")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cli = append(cli, c.(*Conn))
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		srv = append(srv, s.(*Conn))
+	}
+	dispatched := func() int {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		k := 0
+		for _, c := range cli {
+			if c.unread() {
+				k++
+			}
+		}
+		return k
+	}
+	stalls := 0
+	for round := range 5 {
+		time.Sleep(30 * time.Millisecond) // both drivers park
+		a.mu.Lock()
+		for _, s := range srv {
+			if _, err := a.ctx.Send(s.h, []byte{'x'}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.unlock() // one Kick on a: the 300 segments leave at once
+		b.mu.Lock()
+		b.unlock() // a Kick on b, as any Write or Read would do
+		time.Sleep(50 * time.Millisecond)
+		got := dispatched()
+		if got < n {
+			stalls++
+			t.Logf("round %d: 50 ms later %d of %d connections have their byte dispatched", round, got, n)
+		}
+		waitFor(t, "every byte", func() bool { return dispatched() == n })
+		b.mu.Lock() // read it all, for the next round
+
+		for _, c := range cli {
+			c.rx, c.rxHead = c.rx[:0], 0
+			b.ctx.RxDone(c.h, 1)
+		}
+		b.unlock()
+	}
+	if stalls > 0 {
+		t.Errorf("%d of 5 rounds left events undispatched for 50 ms", stalls)
+	}
+}

@@ -108,11 +108,11 @@ func Attach(region *shm.Region, descOff uint64, bell, slowBell *shm.Doorbell, co
 		return nil, err
 	}
 	for i := range d.CmdOff {
-		var bell *shm.Doorbell
+		var coreBell *shm.Doorbell
 		if coreBells != nil {
-			bell = coreBells[i]
+			coreBell = coreBells[i]
 		}
-		p, err := shm.NewProducer(region, d.CmdOff[i], CmdSlot, d.CmdSlots, bell)
+		p, err := shm.NewProducer(region, d.CmdOff[i], CmdSlot, d.CmdSlots, coreBell)
 		if err != nil {
 			return nil, err
 		}
@@ -309,6 +309,10 @@ func (c *Context) command(cn *conn, m Cmd) error {
 	m.Put(p.Slot(0))
 	return p.Commit(1)
 }
+
+// Merged reports whether commands wait, merged, for room in a full
+// command queue; the next Poll posts what fits.
+func (c *Context) Merged() bool { return len(c.kicks) > 0 }
 
 func (c *Context) flushKicks() {
 	k := 0

@@ -135,6 +135,7 @@ type Core struct {
 	parked    atomic.Bool
 	parkUntil uint64
 	watched   bool // WatchQueue: the queue is in the set, armed per park
+	shut      bool // Shut: no more iterations (guarded by turnMu)
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
 }

@@ -657,12 +657,16 @@ func (e *Engine) holdAck(id uint32) {
 		return
 	}
 	f.flags |= fInAck
-	e.ackHeld = append(e.ackHeld, heldAck{id: id, iter: e.iter, at: e.now})
+	f.heldGen++
+	e.ackHeld = append(e.ackHeld, heldAck{id: id, iter: e.iter, gen: f.heldGen, at: e.now})
 }
 
-// heldAck is a flow on the ackHeld list, with when it was put there.
+// heldAck is a flow on the ackHeld list, with when it was put there. An
+// answer that carried the ACK leaves the entry behind; gen tells it from
+// a later hold of the same flow, which must wait its own time.
 type heldAck struct {
 	id, iter uint32
+	gen      uint8
 	at       uint64
 }
 
@@ -705,7 +709,7 @@ func (e *Engine) ageHeldAcks() bool {
 			break
 		}
 		f := &e.fs.hot[h.id]
-		if f.flags&fInAck == 0 { // an ACK went out with data meanwhile
+		if f.flags&fInAck == 0 || f.heldGen != h.gen { // data carried it, or a newer hold owns it
 			continue
 		}
 		f.flags &^= fInAck

@@ -65,6 +65,7 @@ type flow struct {
 	evFlags  uint8 // event flags not yet reported
 	retries  uint8 // consecutive RTOs
 	tlp      uint8 // loss-probe state (tlpArmed, tlpProbed)
+	heldGen  uint8 // numbers holdAck calls, so a stale ackHeld entry is told from the current one
 }
 
 // flowCold is per-flow state used off the common path.

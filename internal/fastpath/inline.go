@@ -45,6 +45,10 @@ func (c *Core) turn(max int) (bool, error) {
 	worked := false
 	c.again.Store(true)
 	for c.again.Load() && c.turnMu.TryLock() {
+		if c.shut {
+			c.turnMu.Unlock()
+			return worked, nil
+		}
 		c.again.Store(false)
 		var err error
 		busy := true
@@ -81,6 +85,15 @@ func (c *Core) wakeDriverIfLate(busy bool) {
 	}
 }
 
+// Shut ends iterations on other goroutines: a Kick still running turns
+// stops before its next, and none starts. The owner calls it after the
+// driver returned and before it frees what the iterations use.
+func (c *Core) Shut() {
+	c.turnMu.Lock()
+	c.shut = true
+	c.turnMu.Unlock()
+}
+
 // Bells is the set the driver parks on: the core's doorbells and, after
 // WatchQueue, its NIC queue.
 func (c *Core) Bells() *shm.BellSet { return c.bells }
@@ -93,14 +106,14 @@ func (c *Core) WatchQueue() error {
 	return c.bells.WatchOnce(c.q.PollFD())
 }
 
-// PreparePark announces that the driver is about to park: false means
-// work arrived and it must not. Otherwise it returns the time (ns, 0 for
-// none) by which the driver must be awake again, and the driver must call
-// Unpark once awake.
-func (c *Core) PreparePark() (uint64, bool) {
+// PreparePark announces that the driver is about to park, until limit
+// (ns on the core's clock) at the latest: false means work arrived and it
+// must not. Otherwise it returns the time (ns, 0 for none) by which the
+// driver must be awake again, and the driver must call Unpark once awake.
+func (c *Core) PreparePark(limit uint64) (uint64, bool) {
 	c.parked.Store(true)
 	c.turnMu.Lock()
-	at, ok := c.preparePark()
+	at, ok := c.preparePark(limit)
 	c.turnMu.Unlock()
 	// A Kick that saw parked and found the lock held by this very call
 	// left its work to the holder (again): serve it rather than park.
@@ -112,9 +125,9 @@ func (c *Core) PreparePark() (uint64, bool) {
 }
 
 // preparePark is PreparePark's part under turnMu.
-func (c *Core) preparePark() (uint64, bool) {
+func (c *Core) preparePark(limit uint64) (uint64, bool) {
 	if c.p == nil {
-		c.parkUntil = ^uint64(0)
+		c.parkUntil = limit
 		return 0, true
 	}
 	if !c.p.PrepareSleep() {
@@ -131,9 +144,11 @@ func (c *Core) preparePark() (uint64, bool) {
 	if !ok {
 		at = 0
 	}
-	c.parkUntil = at
-	if !ok {
-		c.parkUntil = ^uint64(0)
+	// A timer a Kick arms is late only if it is due before the driver
+	// wakes anyway.
+	c.parkUntil = limit
+	if ok && at < limit {
+		c.parkUntil = at
 	}
 	c.sleeps.Add(1)
 	return at, true

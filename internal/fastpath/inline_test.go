@@ -65,7 +65,7 @@ func TestKickLosesNoPost(t *testing.T) {
 			if w, _ := c.Turn(); w {
 				continue
 			}
-			if _, ok := c.PreparePark(); !ok {
+			if _, ok := c.PreparePark(^uint64(0)); !ok {
 				continue
 			}
 			c.Bells().Wait(30 * time.Second)
@@ -125,4 +125,116 @@ func TestKickLosesNoPost(t *testing.T) {
 		t.Fatalf("the driver parked %d times: the test did not exercise the protocol", c.Stats().Sleeps)
 	}
 	t.Logf("%d iterations, %d parks", p.steps, c.Stats().Sleeps)
+}
+
+// timerPoller arms a timer `in` from now whenever it serves a post, as a
+// Send arms its retransmission timer.
+type timerPoller struct {
+	countingPoller
+	in    time.Duration
+	at    atomic.Uint64
+	clock func() uint64
+}
+
+func (p *timerPoller) Poll(tx *TxBatch) bool {
+	w := p.countingPoller.Poll(tx)
+	if w {
+		p.at.Store(p.clock() + uint64(p.in))
+	}
+	return w
+}
+
+func (p *timerPoller) NextDeadline() (uint64, bool) { at := p.at.Load(); return at, at != 0 }
+
+// A Kick that arms a timer rings the parked driver only if the timer is
+// due before the driver wakes anyway (PreparePark's limit); a far one
+// would cost a wakeup per request after every idle spell (found in
+// review).
+func TestKickRingsOnlyForEarlyTimers(t *testing.T) {
+	for _, tc := range []struct {
+		in   time.Duration
+		ring bool
+	}{{time.Second, false}, {10 * time.Millisecond, true}} {
+		pa, _ := memnic.Pair(impair.Config{}, impair.Config{})
+		start := time.Now()
+		clock := func() uint64 { return uint64(time.Since(start)) }
+		p := &timerPoller{in: tc.in, clock: clock}
+		c, err := NewCore(pa.Queues()[0], p, Config{CPU: -1, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := c.PreparePark(clock() + uint64(100*time.Millisecond)); !ok {
+			t.Fatal("could not park")
+		}
+		p.posted.Add(1)
+		c.Kick()
+		rung, _ := c.Bells().Wait(0)
+		c.Unpark()
+		c.Close()
+		if rung != tc.ring {
+			t.Errorf("timer in %v: driver rung %v, want %v (it wakes within 100 ms anyway)", tc.in, rung, tc.ring)
+		}
+	}
+}
+
+// closedPoller counts iterations that begin after the Core was Shut.
+type closedPoller struct {
+	countingPoller
+	shut atomic.Bool
+	late atomic.Int64
+}
+
+func (p *closedPoller) Begin() {
+	if p.shut.Load() {
+		p.late.Add(1)
+	}
+}
+
+// After Shut no iteration begins, even from a Kick that saw the driver
+// parked just before it left: Stop frees what iterations use right after
+// (found in review: a Kick's again loop outlived the driver).
+func TestShutStopsKicks(t *testing.T) {
+	pa, _ := memnic.Pair(impair.Config{}, impair.Config{})
+	p := &closedPoller{}
+	c, err := NewCore(pa.Queues()[0], p, Config{CPU: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				p.posted.Add(1)
+				c.Kick()
+			}
+		}()
+	}
+	for range 10 { // the driver parks and wakes, then leaves for good
+		for {
+			c.Turn()
+			if _, ok := c.PreparePark(^uint64(0)); ok {
+				break
+			}
+		}
+		time.Sleep(20 * time.Microsecond)
+		c.Unpark()
+	}
+	for {
+		c.Turn()
+		if _, ok := c.PreparePark(^uint64(0)); ok {
+			break
+		}
+	}
+	c.Shut() // the driver has returned; Stop is about to free everything
+	p.shut.Store(true)
+	time.Sleep(20 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if n := p.late.Load(); n > 0 {
+		t.Errorf("%d iterations began after Shut", n)
+	}
 }

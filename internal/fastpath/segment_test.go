@@ -861,3 +861,38 @@ func TestSegAckHoldWaitsItsTime(t *testing.T) {
 	a := onlyOne(t, "after the hold", h.poll())
 	h.wantSeg("after the hold", a, wire.TCPFlagACK, 0, 64, 0)
 }
+
+// An answer that carries a held ACK leaves its ackHeld entry behind; the
+// flow's next hold must still wait its own iteration, not be aged by that
+// stale entry (found in review: the next request got a pure ACK before
+// its answer).
+func TestSegStaleHeldEntryKeepsNextHold(t *testing.T) {
+	h := newSegHarness(t, segOpts{ISS: 1000, IRS: 5000, TS: true, RxSize: 1 << 14, TxSize: 1 << 14, RcvShift: 2})
+	post := func(c appif.Cmd) {
+		if n, _ := h.cmd.Reserve(1); n != 1 {
+			t.Fatal("command queue full")
+		}
+		c.Put(h.cmd.Slot(0))
+		h.cmd.Commit(1)
+	}
+	// Iteration 1: request A arrives, and data the application queued
+	// earlier leaves in the same iteration, carrying A's ACK.
+	h.ringPut(segPayload(64, 9))
+	post(appif.Cmd{Conn: h.handle, TxBump: 64})
+	h.eng.Begin()
+	h.eng.HandleFrame(h.frame(&segSpec{Flags: wire.TCPFlagACK | wire.TCPFlagPSH, Window: 0xffff, Payload: segPayload(64, 1)}), h.batch)
+	h.eng.Poll(h.batch)
+	if h.batch.Len() != 1 {
+		t.Fatalf("iteration 1 sent %d frames, want the data carrying A's ACK", h.batch.Len())
+	}
+	h.wantSeg("data with A's ACK", h.parse(h.batch.Frames()[0]), wire.TCPFlagACK|wire.TCPFlagPSH, 0, 64, 64)
+	h.batch.Reset()
+	h.events()
+	// Iteration 2: request B, which ACKs our data.
+	h.eng.Begin()
+	h.eng.HandleFrame(h.frame(&segSpec{Seq: 64, Ack: 64, Flags: wire.TCPFlagACK | wire.TCPFlagPSH, Window: 0xffff, Payload: segPayload(64, 2)}), h.batch)
+	h.eng.Poll(h.batch)
+	if n := h.batch.Len(); n != 0 {
+		t.Fatalf("the iteration that received request B sent %d frames, want B's ACK held for its answer", n)
+	}
+}

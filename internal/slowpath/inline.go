@@ -73,6 +73,9 @@ func (s *Stack) Kick() bool {
 	return ran
 }
 
+// WakeDriver rings the driver, for a caller that left it work.
+func (s *Stack) WakeDriver() { s.cores[0].Doorbell().Ring() }
+
 // drive is the driver's loop.
 func (s *Stack) drive() {
 	base := s.cfg.SpinBeforeBlock
@@ -149,8 +152,9 @@ func (s *Stack) parkDriver() bool {
 			c.Unpark()
 		}
 	}()
+	limit := now + uint64(driverMaxPark)
 	for _, c := range s.cores {
-		at, ok := c.PreparePark()
+		at, ok := c.PreparePark(limit)
 		if !ok {
 			return false
 		}

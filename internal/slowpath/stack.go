@@ -509,6 +509,9 @@ func (s *Stack) Stop() error {
 	}
 	s.slowBell.Ring()
 	s.wg.Wait()
+	for _, c := range s.cores {
+		c.Shut() // a Kick still turning (inline) must not outlive what close frees
+	}
 	return s.close()
 }
 
