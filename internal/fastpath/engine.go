@@ -225,7 +225,7 @@ func NewEngine(sh *Shared, cfg EngineConfig) (*Engine, error) {
 		timers:  tcp.NewWheel(uint32(n), rtoWheelTickNs, rtoWheelSlots, now),
 		pace:    tcp.NewWheel(uint32(n), paceWheelTickNs, paceWheelSlots, now),
 		ackList: make([]uint32, 0, n), evList: make([]uint32, 0, n),
-		ackHeld: make([]heldAck, 0, n),
+		ackHeld: make([]heldAck, 0, n+2*BatchSize), // a flow once, and stale entries of the last iteration
 		txList:  make([]uint32, 0, n), txNext: make([]uint32, 0, n),
 		now: now, nowUs: uint32(now / 1000), tsNow: tcp.TSClock(now)}, nil
 }
