@@ -297,6 +297,9 @@ func (c *Core) sleep() (bool, error) {
 // raw, so the Go scheduler does not hand off the core's P for it).
 func osYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
 
+// OSYield is osYield, for the inline driver.
+func OSYield() { osYield() }
+
 // Step runs one iteration: receive a batch, handle it, let a Poller do
 // its other work, send what was produced. Tests drive a Core with Step
 // instead of Run to stay on one goroutine (and deterministic).

@@ -76,13 +76,24 @@ func (s *Stack) Kick() bool {
 // WakeDriver rings the driver, for a caller that left it work.
 func (s *Stack) WakeDriver() { s.cores[0].Doorbell().Ring() }
 
+// yieldAfterIdle: every this long of an idle spell, the driver's thread
+// also gives its CPU to other threads (sched_yield). The spin otherwise
+// starves a thread the kernel woke on this CPU, ksoftirqd finishing the
+// driver's own transmissions or a local peer, until the spin ends: an
+// HTTP server's p99 then tracked the longest spin (460 µs at 400, 2 ms at
+// 2 ms, 4 ms never parking), and fell to 220-320 µs with the yield
+// (docs/PERF.md, "Inline"). Shorter spells, a gotas peer answering in
+// microseconds, never yield: yielding at every idle turn cost gotas <->
+// gotas two thirds of its requests.
+const yieldAfterIdle = 50 * time.Microsecond
+
 // drive is the driver's loop.
 func (s *Stack) drive() {
 	base := s.cfg.SpinBeforeBlock
 	if base == 0 {
 		base = fastpath.DefaultSpin
 	}
-	spin, idleSince := base, time.Time{}
+	spin, idleSince, nextYield := base, time.Time{}, time.Duration(0)
 	for !s.stopped.Load() {
 		if s.driveTurn() {
 			// Let the goroutines the turn made runnable run before the
@@ -92,17 +103,18 @@ func (s *Stack) drive() {
 			idleSince = time.Time{}
 			continue
 		}
-		if s.cfg.BusyPoll {
-			continue
-		}
 		if idleSince.IsZero() {
-			idleSince = time.Now()
+			idleSince, nextYield = time.Now(), yieldAfterIdle
 			continue
 		}
-		if time.Since(idleSince) < spin {
+		if idle := time.Since(idleSince); idle < spin || s.cfg.BusyPoll {
 			// Gosched, not a busy loop: the goroutines this turn made
 			// runnable are on this P and run now, on this thread.
 			runtime.Gosched()
+			if idle > nextYield {
+				nextYield += yieldAfterIdle
+				fastpath.OSYield()
+			}
 			continue
 		}
 		start := time.Now()
