@@ -3,8 +3,6 @@
 # (without root they skip).
 GO ?= go
 FUZZTIME ?= 10s
-# pkgdir:FuzzName for every fuzz target in the tree.
-FUZZ_TARGETS = $(shell grep -o '^func Fuzz[A-Za-z0-9_]*' $$(git ls-files '*_test.go') | sed 's|/[^/]*_test.go:func |:|')
 
 .PHONY: test vet unit fuzz build
 test: vet unit fuzz
@@ -21,8 +19,4 @@ unit:
 
 # A short run of every fuzz target on top of the committed seed corpus.
 fuzz:
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz ./$$pkg $$name for $(FUZZTIME)"; \
-		CGO_ENABLED=0 $(GO) test ./$$pkg -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) || exit 1; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

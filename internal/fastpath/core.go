@@ -136,6 +136,9 @@ type Core struct {
 	parkUntil uint64
 	watched   bool // WatchQueue: the queue is in the set, armed per park
 	shut      bool // Shut: no more iterations (guarded by turnMu)
+	// backlogged: the last receive filled its batch, so more input may
+	// be waiting.
+	backlogged atomic.Bool
 
 	iterations, sleeps, wakeups, txRetryDropped atomic.Uint64
 }
@@ -312,6 +315,7 @@ func (c *Core) Step() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	c.backlogged.Store(n == len(c.rx))
 	for _, f := range c.rx[:n] {
 		c.h.HandleFrame(f, c.tx)
 	}

@@ -94,6 +94,10 @@ func (c *Core) Shut() {
 	c.turnMu.Unlock()
 }
 
+// Backlogged reports whether the last iteration's receive filled its
+// batch: input is likely waiting.
+func (c *Core) Backlogged() bool { return c.backlogged.Load() }
+
 // Bells is the set the driver parks on: the core's doorbells and, after
 // WatchQueue, its NIC queue.
 func (c *Core) Bells() *shm.BellSet { return c.bells }

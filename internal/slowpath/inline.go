@@ -125,16 +125,26 @@ func (s *Stack) drive() {
 	}
 }
 
-// driveTurn runs an iteration of every core, the slow path and the hook.
+// driveTurn runs iterations of every core, then the slow path and the
+// hook. A core whose last receive filled its batch (input is waiting)
+// gets up to coreTurns iterations per slow-path turn: under a SYN flood
+// the slow path's work per frame is the larger, and were it to keep the
+// core from draining its NIC queue, the kernel would drop frames of
+// established connections along with the flood, where the core drops
+// (and counts) only punts the slow path has no room for. Otherwise one:
+// the application must run between two iterations for its answers to
+// carry the held ACKs.
 func (s *Stack) driveTurn() bool {
 	worked := false
 	for _, c := range s.cores {
-		w, err := c.Turn()
-		if err != nil {
-			s.setErr(err)
-			s.stopped.Store(true)
+		for i := 0; i == 0 || i < coreTurns && c.Backlogged(); i++ {
+			w, err := c.Turn()
+			if err != nil {
+				s.setErr(err)
+				s.stopped.Store(true)
+			}
+			worked = worked || w
 		}
-		worked = worked || w
 	}
 	worked = s.sp.poll() || worked
 	if s.after != nil {
@@ -188,6 +198,9 @@ func (s *Stack) parkDriver() bool {
 	s.park.Wait(timeout)
 	return true
 }
+
+// coreTurns bounds the iterations a busy core runs per driver turn.
+const coreTurns = 4
 
 // driverMaxPark bounds a park with no deadline, as the threads' sleeps.
 const driverMaxPark = 100 * time.Millisecond
