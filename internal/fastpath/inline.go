@@ -130,28 +130,30 @@ func (c *Core) PreparePark(limit uint64) (uint64, bool) {
 
 // preparePark is PreparePark's part under turnMu.
 func (c *Core) preparePark(limit uint64) (uint64, bool) {
-	if c.p == nil {
-		c.parkUntil = limit
-		return 0, true
-	}
-	if !c.p.PrepareSleep() {
+	if c.p != nil && !c.p.PrepareSleep() {
 		c.parked.Store(false)
 		return 0, false
 	}
 	if c.watched {
 		if err := c.bells.Rearm(c.q.PollFD()); err != nil {
+			if c.p != nil {
+				c.p.Woke()
+			}
 			c.parked.Store(false)
 			return 0, false // cannot sleep on the queue: keep polling it
 		}
 	}
-	at, ok := c.p.NextDeadline()
-	if !ok {
-		at = 0
+	var at uint64
+	ok := false
+	if c.p != nil {
+		at, ok = c.p.NextDeadline()
 	}
 	// A timer a Kick arms is late only if it is due before the driver
 	// wakes anyway.
 	c.parkUntil = limit
-	if ok && at < limit {
+	if !ok {
+		at = 0
+	} else if at < limit {
 		c.parkUntil = at
 	}
 	c.sleeps.Add(1)
