@@ -42,6 +42,9 @@ type Config struct {
 	NIC string
 	// XDPMode is auto, native or generic (AF_XDP only).
 	XDPMode string
+	// XDPTx is how AF_XDP transmits: gso (the default) or ring
+	// (nicopen.Options.Tx).
+	XDPTx string
 	// Port is an already opened NIC (tests use nic/memnic); the stack
 	// closes it on Close.
 	Port nic.Port
@@ -219,7 +222,7 @@ func assemble(cfg Config) (*slowpath.Stack, nic.Port, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if port, err = nicopen.Open(spec, nicopen.Options{Addr: cfg.Addr.Addr(), XDPMode: cfg.XDPMode}); err != nil {
+		if port, err = nicopen.Open(spec, nicopen.Options{Addr: cfg.Addr.Addr(), XDPMode: cfg.XDPMode, Tx: cfg.XDPTx}); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -130,6 +130,7 @@ func stackFlagCC(fs *flag.FlagSet, ccFlags func() (string, cc.Params, error)) fu
 	ipAddr := fs.String("ip-addr", "", "gotas: the stack's IPv4 address with prefix, e.g. 10.0.0.1/24")
 	nicSpec := fs.String("nic", "", "gotas: packet I/O back-end, e.g. afxdp:eth0")
 	xdpMode := fs.String("xdp-mode", "auto", "gotas: AF_XDP attach mode (auto, native, generic)")
+	xdpTx := fs.String("xdp-tx", "gso", "gotas: AF_XDP transmit path: gso (64 KB frames through a packet socket with segmentation offload, the rest on the XSK's TX ring) or ring (the TX ring only)")
 	busyPoll := fs.Bool("fp-no-ints", false, "gotas: the fast path busy-polls and never sleeps")
 	threads := fs.Bool("threads", false, "gotas: a locked thread per fast-path core instead of running inline on the application's goroutines")
 	spin := fs.Duration("fp-spin", 0, "gotas: how long an idle core polls before it blocks (0: the default)")
@@ -147,7 +148,7 @@ func stackFlagCC(fs *flag.FlagSet, ccFlags func() (string, cc.Params, error)) fu
 			if _, err := nicopen.Parse(*nicSpec); err != nil {
 				return nil, nil, fmt.Errorf("%w: %v", errUsage, err)
 			}
-			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, Routes: routes, Threads: *threads}
+			cfg := gotas.Config{Addr: prefix, NIC: *nicSpec, XDPMode: *xdpMode, XDPTx: *xdpTx, Routes: routes, Threads: *threads}
 			cfg.Stack.BusyPoll, cfg.Stack.SpinBeforeBlock = *busyPoll, *spin
 			if cfg.Stack.CC, cfg.Stack.CCParams, err = ccFlags(); err != nil {
 				return nil, nil, fmt.Errorf("%v: %w", err, errUsage)

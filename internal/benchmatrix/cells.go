@@ -32,6 +32,9 @@ func runCell(ctx context.Context, o Options, w Workload, cl side, srv *server, c
 			}
 			defer segmentation(ctx, cl, true)
 		}
+		if w.MTUFrames && cl.stack != Linux {
+			o.GotasArgs = append(o.GotasArgs[:len(o.GotasArgs):len(o.GotasArgs)], "--xdp-tx=ring")
+		}
 		err = runBulk(ctx, o, w, cl, srv, c)
 	}
 	if err == nil && !c.Moved() {

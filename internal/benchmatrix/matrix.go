@@ -76,7 +76,8 @@ type Workload struct {
 	Conns   int  // RPC and HTTP
 	Reverse bool // bulk: the server sends
 	// MTUFrames turns off TSO and GSO on a Linux client's interface for
-	// the cell, so that Linux sends MTU-sized frames as gotas always does
+	// the cell, and a gotas client's (--xdp-tx=ring), so that both send
+	// MTU-sized frames
 	// (the reference for gotas as a sender).
 	MTUFrames bool
 }

@@ -56,6 +56,7 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 		ipAddr     = fs.String("ip-addr", "", "service IPv4 address with prefix length, e.g. 10.0.0.1/24 (required)")
 		nicSpec    = fs.String("nic", "", "packet I/O back-end: afxdp:IFACE, afpacket:IFACE or tap:NAME (required)")
 		xdpMode    = fs.String("xdp-mode", "auto", "AF_XDP attach mode: auto (native, else generic), native or generic")
+		xdpTx      = fs.String("xdp-tx", "gso", "AF_XDP transmit path: gso (64 KB frames through a packet socket with segmentation offload, the rest on the XSK's TX ring) or ring (the TX ring only)")
 		cores      = fs.Int("fp-cores-max", 1, "maximum number of fast-path cores (one per NIC queue; the stack drives one queue today)")
 		noInts     = fs.Bool("fp-no-ints", false, "fast path busy-polls and never blocks")
 		_          = fs.Bool("fp-no-autoscale", false, "keep the number of cores fixed (gotas does not autoscale: accepted for TAS scripts)")
@@ -105,6 +106,12 @@ func flagSet(o *options) (*flag.FlagSet, func() error) {
 			o.stack.XDPMode = *xdpMode
 		default:
 			return fmt.Errorf("--xdp-mode=%q: want auto, native or generic", *xdpMode)
+		}
+		switch *xdpTx {
+		case "gso", "ring":
+			o.stack.XDPTx = *xdpTx
+		default:
+			return fmt.Errorf("--xdp-tx=%q: want gso or ring", *xdpTx)
 		}
 		sc := &o.stack.Stack
 		checks := []error{

@@ -41,51 +41,6 @@ type Poller interface {
 	Woke()
 }
 
-// TxBatch collects frames to send at the end of a loop iteration, in
-// buffers allocated once.
-type TxBatch struct {
-	bufs   [][]byte
-	frames [][]byte
-	// flush, when set (by a Core), sends a full batch so Next never fails.
-	flush func()
-}
-
-// NewTxBatch makes a batch of n MaxFrame-sized buffers.
-func NewTxBatch(n int) *TxBatch {
-	t := &TxBatch{bufs: make([][]byte, n), frames: make([][]byte, 0, n)}
-	for i := range t.bufs {
-		t.bufs[i] = make([]byte, nic.MaxFrame)
-	}
-	return t
-}
-
-// Next returns a MaxFrame-sized buffer to build a frame in, or nil when the
-// batch is full. The frame is queued by Commit.
-func (t *TxBatch) Next() []byte {
-	if len(t.frames) == len(t.bufs) {
-		if t.flush == nil {
-			return nil
-		}
-		t.flush()
-	}
-	return t.bufs[len(t.frames)]
-}
-
-// Commit queues the first n bytes of the buffer Next returned.
-func (t *TxBatch) Commit(n int) {
-	i := len(t.frames)
-	t.frames = append(t.frames, t.bufs[i][:n])
-}
-
-// Frames are the queued frames.
-func (t *TxBatch) Frames() [][]byte { return t.frames }
-
-// Reset empties the batch.
-func (t *TxBatch) Reset() { t.frames = t.frames[:0] }
-
-// Len is the number of frames queued.
-func (t *TxBatch) Len() int { return len(t.frames) }
-
 // Config tunes a Core.
 type Config struct {
 	// BusyPoll never blocks (--fp-no-ints): lowest latency, one core burnt.
@@ -116,6 +71,7 @@ type Stats struct {
 // Core is one fast-path poll loop.
 type Core struct {
 	q       nic.Queue
+	segq    nic.SegmentSender // q, when it takes SendSegments frames
 	h       Handler
 	cfg     Config
 	rx      [][]byte
@@ -164,7 +120,13 @@ func NewCore(q nic.Queue, h Handler, cfg Config) (*Core, error) {
 		start := time.Now()
 		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
 	}
-	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), tx: NewTxBatch(BatchSize), bells: bells, ownBell: own}
+	c := &Core{q: q, h: h, cfg: cfg, rx: make([][]byte, BatchSize), bells: bells, ownBell: own}
+	if sq, ok := q.(nic.SegmentSender); ok && sq.MaxSegmentFrame() > 0 {
+		c.segq = sq
+		c.tx = newSegmentBatch(BatchSize, sq.MaxSegmentFrame())
+	} else {
+		c.tx = NewTxBatch(BatchSize)
+	}
 	c.p, _ = h.(Poller)
 	c.tx.flush = c.flush
 	return c, nil
@@ -330,9 +292,16 @@ func (c *Core) Step() (bool, error) {
 // flush sends the batch; a queue that stays full for a few tries loses the
 // rest, counted, rather than stalling receive.
 func (c *Core) flush() {
-	frames := c.tx.frames
+	frames, segs := c.tx.frames, c.tx.segs
 	for tries := 0; len(frames) > 0 && tries < 64; tries++ {
-		n, err := c.q.Send(frames)
+		var n int
+		var err error
+		if c.segq != nil {
+			n, err = c.segq.SendSegments(frames, segs)
+			segs = segs[n:]
+		} else {
+			n, err = c.q.Send(frames)
+		}
 		if errors.Is(err, nic.ErrClosed) {
 			break
 		}

@@ -557,16 +557,26 @@ func (e *Engine) rttSample(id uint32, f *flow, c *flowCold, ackn tcp.Seq, hasTS 
 	e.fs.Counters[id].SRTT.Store(c.rto.SRTT())
 }
 
-// growCwnd is NewReno-like growth: slow start below ssthresh (at most one
-// MSS per ACK, RFC 5681 3.1), else about one MSS per window. A paced flow
-// (paced: the slow path's congestion control set a rate) always grows as
-// in slow start: its rate decides what it sends, and the window only
-// bounds the data in flight after a loss, so it must not lag the rate.
+// growCwnd is NewReno-like growth: slow start below ssthresh, else about
+// one MSS per window. A paced flow (paced: the slow path's congestion
+// control set a rate) always grows as in slow start: its rate decides
+// what it sends, and the window only bounds the data in flight after a
+// loss, so it must not lag the rate.
+//
+// Slow start counts every byte an ACK covers, up to ssthresh, as Linux's
+// tcp_slow_start does, not RFC 5681 3.1's one MSS per ACK: a receiver
+// that ACKs once per GRO unit (Linux, up to 44 segments; our own large
+// frames arrive as one) would otherwise hold slow start to one MSS per
+// 64 KB. Counting bytes gives ACK division (RFC 3465 2.3) nothing: each
+// byte is counted once.
 func (f *flow) growCwnd(acked uint32, paced bool) {
 	mss := uint32(f.mss)
-	if f.cwnd < f.ssthresh || paced {
-		f.cwnd += min(acked, mss)
-	} else {
+	switch {
+	case paced:
+		f.cwnd += acked
+	case f.cwnd < f.ssthresh:
+		f.cwnd = min(f.cwnd+acked, f.ssthresh)
+	default:
 		f.cwnd += max(mss*mss/f.cwnd, 1)
 	}
 	f.cwnd = min(f.cwnd, maxCwnd)

@@ -8,6 +8,8 @@ package fastpath
 // exactly.
 
 import (
+	"encoding/binary"
+
 	"golang.org/x/sys/unix"
 	"testing"
 	"time"
@@ -59,6 +61,9 @@ type segOpts struct {
 	RTOMin             uint32 // µs, Flows' floor (0: default)
 	MaxRetries         int
 	AckHold            time.Duration
+	// LargeFrame gives the batch large buffers of that size, as a Core
+	// over a nic.SegmentSender has (0: none).
+	LargeFrame int
 }
 
 func (o *segOpts) defaults() {
@@ -130,6 +135,9 @@ func newSegHarness(t testing.TB, o segOpts) *segHarness {
 	h.ktx = h.must(shm.NewProducer(r, ktxOff, CtlSlot, segCtlSlots, nil))
 	h.krxC = h.mustC(shm.NewConsumer(r, krxOff, CtlSlot, segCtlSlots, nil))
 	h.batch = NewTxBatch(segTxFrames)
+	if o.LargeFrame > 0 {
+		h.batch = newSegmentBatch(segTxFrames, o.LargeFrame)
+	}
 	h.attachContext(alloc)
 	h.installFlow(alloc)
 	return h
@@ -251,6 +259,9 @@ type segOut struct {
 	Payload  []byte
 	TOS      uint8
 	Len      int // frame length
+	// Seg is the segment size of a frame the queue is to cut (its
+	// checksum field holds the pseudo-header sum), 0 for a whole one.
+	Seg uint16
 }
 
 // relSeq and relAck give an outgoing segment's numbers relative to ISS+1
@@ -358,8 +369,8 @@ func (h *segHarness) finish() []segOut {
 		h.eng.Poll(h.batch)
 	}
 	out := make([]segOut, 0, h.batch.Len())
-	for _, fr := range h.batch.Frames() {
-		out = append(out, h.parse(fr))
+	for i, fr := range h.batch.Frames() {
+		out = append(out, h.parseSeg(fr, h.batch.segs[i]))
 	}
 	h.batch.Reset()
 	return out
@@ -374,11 +385,20 @@ func (h *segHarness) advance(d time.Duration) []segOut {
 
 // parse checks an outgoing frame from the Ethernet header to the TCP
 // checksum and returns its fields.
-func (h *segHarness) parse(fr []byte) segOut {
+func (h *segHarness) parse(fr []byte) segOut { return h.parseSeg(fr, 0) }
+
+// parseSeg is parse for a frame committed with segment size seg: with a
+// non-zero seg it may be as long as the batch's large buffers, and its
+// checksum field must hold the pseudo-header sum.
+func (h *segHarness) parseSeg(fr []byte, segSize uint16) segOut {
 	h.t.Helper()
 	t := h.t
-	if len(fr) > nic.MaxFrame || len(fr) < 60 {
-		t.Fatalf("frame of %d bytes (want 60..%d)", len(fr), nic.MaxFrame)
+	maxLen := nic.MaxFrame
+	if segSize != 0 {
+		maxLen = h.batch.LargeFrame()
+	}
+	if len(fr) > maxLen || len(fr) < 60 {
+		t.Fatalf("frame of %d bytes (want 60..%d)", len(fr), maxLen)
 	}
 	et, hl, err := wire.ParseEthernet(fr)
 	eth := wire.Ethernet(fr)
@@ -391,14 +411,18 @@ func (h *segHarness) parse(fr []byte) segOut {
 		t.Fatalf("bad IPv4 header % x (%v)", fr[hl:min(len(fr), hl+20)], err)
 	}
 	seg, err := wire.ParseTCP(ip.Payload())
-	if err != nil || !wire.VerifyTCPChecksum(ip.Src(), ip.Dst(), seg) {
-		t.Fatalf("bad TCP segment (%v, checksum ok %v)", err, err == nil && wire.VerifyTCPChecksum(ip.Src(), ip.Dst(), seg))
+	csumOK := err == nil && wire.VerifyTCPChecksum(ip.Src(), ip.Dst(), seg)
+	if segSize != 0 {
+		csumOK = err == nil && wire.IsPartialChecksum(binary.BigEndian.Uint16(seg[16:]), wire.IPProtoTCP, ip.Src(), ip.Dst(), len(seg))
+	}
+	if err != nil || !csumOK {
+		t.Fatalf("bad TCP segment (%v, checksum ok %v)", err, csumOK)
 	}
 	if seg.SrcPort() != segLocalPort || seg.DstPort() != segPeerPort {
 		t.Fatalf("segment on ports %d -> %d", seg.SrcPort(), seg.DstPort())
 	}
 	s := segOut{Flags: seg.Flags(), Seq: tcp.Seq(seg.SeqNum()), Ack: tcp.Seq(seg.AckNum()), Window: seg.Window(),
-		Payload: append([]byte(nil), seg.Payload()...), TOS: ip.TOS(), Len: len(fr)}
+		Payload: append([]byte(nil), seg.Payload()...), TOS: ip.TOS(), Len: len(fr), Seg: segSize}
 	if err := wire.ParseTCPOptions(seg.Options(), &s.Opts); err != nil {
 		t.Fatalf("engine sent unparsable options % x: %v", seg.Options(), err)
 	}

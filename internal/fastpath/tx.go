@@ -10,6 +10,15 @@ import (
 // theirs.
 const txBudget = 16
 
+// maxSegmentedPayload is the most payload a frame that the queue cuts
+// into segments carries: an IPv4 packet's 65535 bytes less the largest
+// IPv4 and TCP headers ours have (no IP options, at most 40 option bytes).
+const maxSegmentedPayload = 0xffff - wire.IPv4MinHeaderLen - wire.TCPMaxHeaderLen
+
+// pacedFramesPerSec: a paced flow's frame holds at most a 1/1000 s of
+// its rate (Linux's sk_pacing_shift of 10).
+const pacedFramesPerSec = 1000
+
 // pawsWindow is the PAWS tolerance in timestamp ticks (Linux's
 // TCP_PAWS_WINDOW).
 const pawsWindow = 1
@@ -134,6 +143,24 @@ func (e *Engine) segPayload(f *flow, c *flowCold) uint32 {
 	return mss
 }
 
+// segmentMax is the most new data one frame of flow f may carry: mss, or
+// with segmentation offload (TxBatch.LargeFrame) as many full segments as
+// fit in an IPv4 packet, which the queue cuts (GSO). A paced flow's frames
+// stay within a millisecond at its rate, as Linux's tcp_tso_autosize
+// keeps them, so pacing keeps its grain; a telemetry flow's stay single
+// segments, since switches append their records to each.
+func (e *Engine) segmentMax(f *flow, c *flowCold, mss uint32) uint32 {
+	room := e.tx.LargeFrame() - wire.EthernetHeaderLen - wire.IPv4MinHeaderLen - wire.TCPMaxHeaderLen
+	if room <= int(mss) || c.intOn || mss != uint32(f.mss) {
+		return mss
+	}
+	most := uint32(min(room, maxSegmentedPayload))
+	if rate := c.pacer.Rate(); rate != 0 {
+		most = min(most, uint32(min(rate/pacedFramesPerSec, maxSegmentedPayload)))
+	}
+	return max(mss, most/mss*mss)
+}
+
 // sackLimit is how many SACK blocks fit in the option space (RFC 2018 3:
 // 4, or 3 beside timestamps).
 func (f *flow) sackLimit() int {
@@ -186,7 +213,10 @@ func (e *Engine) sendNew(id uint32, f *flow, c *flowCold, mss uint32, dataEnd tc
 	var n uint32
 	if f.sndNxt.LessThan(dataEnd) {
 		queued := uint32(dataEnd - f.sndNxt)
-		n = min(mss, queued, limit)
+		n = min(e.segmentMax(f, c, mss), queued, limit)
+		if n > mss && n%mss != 0 && (n < queued || c.nagle) {
+			n -= n % mss // the runt tail waits, as it would on its own
+		}
 		if n < mss && inflight > 0 && (n < queued || c.nagle) {
 			// Sender SWS avoidance (RFC 9293 3.8.6.2.1): with more
 			// queued, wait for an ACK to open room for a full segment
@@ -289,7 +319,9 @@ func (e *Engine) sendAck(id uint32) {
 // build writes one segment of flow id into the transmit batch: Ethernet,
 // IPv4 and TCP headers with timestamps and SACK blocks (as many as the
 // MSS leaves room for beside the payload), the payload a+b, and a full
-// software checksum. ect marks the packet ECT(0).
+// software checksum; a payload longer than the MSS (segmentMax) makes a
+// frame the queue cuts into segments, with the pseudo-header sum for the
+// checksums it completes. ect marks the packet ECT(0).
 func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte, ect bool) bool {
 	f := &e.fs.hot[id]
 	c := &e.fs.cold[id]
@@ -298,7 +330,13 @@ func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte,
 	if !ok {
 		return false
 	}
-	buf := e.tx.Next()
+	large := n > int(f.mss) // sendNew makes these only with TxBatch.LargeFrame
+	var buf []byte
+	if large {
+		buf = e.tx.NextLarge()
+	} else {
+		buf = e.tx.Next()
+	}
 	if buf == nil {
 		return false
 	}
@@ -327,13 +365,18 @@ func (e *Engine) build(id uint32, seq tcp.Seq, flags wire.TCPFlags, a, b []byte,
 	segLen := hl + n
 	wire.PutIPv4(buf[ipOff:], wire.IPv4Fields{TOS: tos, TotalLen: uint16(wire.IPv4MinHeaderLen + segLen),
 		DF: true, TTL: ipTTL, Protocol: wire.IPProtoTCP, Src: f.key.LocalIP, Dst: f.key.RemoteIP})
-	wire.SetTCPChecksum(f.key.LocalIP, f.key.RemoteIP, buf[k:k+segLen])
 	total := k + segLen
 	if total < minEthernetFrame {
 		clear(buf[total:minEthernetFrame])
 		total = minEthernetFrame
 	}
-	e.tx.Commit(total)
+	if large {
+		wire.SetTCPPartialChecksum(f.key.LocalIP, f.key.RemoteIP, buf[k:k+segLen])
+		e.tx.CommitSegments(total, f.mss)
+	} else {
+		wire.SetTCPChecksum(f.key.LocalIP, f.key.RemoteIP, buf[k:k+segLen])
+		e.tx.Commit(total)
+	}
 	f.ackPend = 0
 	f.flags &^= fInAck
 	return true

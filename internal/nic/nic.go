@@ -48,6 +48,26 @@ type Queue interface {
 	Close() error
 }
 
+// SegmentSender is a Queue whose transmit side finishes TCP/IPv4 frames
+// for the stack: it completes their checksums and cuts frames longer than
+// the MTU into segments, as a NIC's checksum offload and TSO do (in
+// software below the back-end, or in the device).
+type SegmentSender interface {
+	Queue
+	// SendSegments is Send for frames described by segs, one entry a
+	// frame. segs[i] == 0: frame i is complete, as Send takes it.
+	// Otherwise frame i is an Ethernet, IPv4 (no options) and TCP frame
+	// of at most MaxSegmentFrame bytes whose TCP checksum field holds the
+	// pseudo-header sum over the whole frame's TCP length (Linux's
+	// CHECKSUM_PARTIAL convention); a payload longer than segs[i] goes
+	// out as segments of segs[i] bytes, each with the frame's headers,
+	// IPv4 IDs counting up, and FIN and PSH on the last one only. A frame
+	// that breaks these rules is consumed unsent and counted in TxErrors.
+	SendSegments(frames [][]byte, segs []uint16) (int, error)
+	// MaxSegmentFrame is the longest frame SendSegments takes.
+	MaxSegmentFrame() int
+}
+
 // Port is an opened interface with one or more queues.
 type Port interface {
 	Queues() []Queue
@@ -83,6 +103,9 @@ type Stats struct {
 	TxDropped uint64
 	// TxErrors counts frames refused as malformed (too long, empty).
 	TxErrors uint64
+	// TxSegmented counts frames SendSegments handed on to be cut into
+	// segments (in TxFrames too, once each).
+	TxSegmented uint64
 	// RxErrors counts frames the back-end received but could not hand on
 	// (bad virtio header, truncated block, bad multi-buffer descriptors).
 	RxErrors uint64
@@ -103,6 +126,7 @@ func (s Stats) Add(o Stats) Stats {
 	s.TxErrors += o.TxErrors
 	s.RxErrors += o.RxErrors
 	s.RxMultiBuffer += o.RxMultiBuffer
+	s.TxSegmented += o.TxSegmented
 	return s
 }
 
@@ -111,7 +135,7 @@ func (s Stats) Add(o Stats) Stats {
 type Counters struct {
 	RxFrames, RxBytes, TxFrames, TxBytes     atomic.Uint64
 	RxDropped, TxDropped, TxErrors, RxErrors atomic.Uint64
-	RxMultiBuffer                            atomic.Uint64
+	RxMultiBuffer, TxSegmented               atomic.Uint64
 }
 
 // Snapshot reads the counters.
@@ -121,7 +145,7 @@ func (c *Counters) Snapshot() Stats {
 		TxFrames: c.TxFrames.Load(), TxBytes: c.TxBytes.Load(),
 		RxDropped: c.RxDropped.Load(), TxDropped: c.TxDropped.Load(),
 		TxErrors: c.TxErrors.Load(), RxErrors: c.RxErrors.Load(),
-		RxMultiBuffer: c.RxMultiBuffer.Load(),
+		RxMultiBuffer: c.RxMultiBuffer.Load(), TxSegmented: c.TxSegmented.Load(),
 	}
 }
 

@@ -111,10 +111,10 @@ func (l *Lab) Bridge(left *Host, ifLeft string, right *Host, ifRight string, cfg
 	if err := l.Link(mid, "mright", right, ifRight); err != nil {
 		return nil, err
 	}
-	if err := noTxOffload(left, ifLeft); err != nil {
+	if err := left.NoTxOffload(ifLeft); err != nil {
 		return nil, err
 	}
-	if err := noTxOffload(right, ifRight); err != nil {
+	if err := right.NoTxOffload(ifRight); err != nil {
 		return nil, err
 	}
 
@@ -378,13 +378,13 @@ func interfaceIndex(ifname string) (int, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// noTxOffload turns off, on ifname in h, every TX offload that hands the
+// NoTxOffload turns off, on ifname in h, every TX offload that hands the
 // peer something no wire carries: checksum offload (partial checksums) and
 // all segmentation offloads (64 KB "frames"), as `ethtool -K` would. The
 // features are looked up by name, so kernels that add new ones (such as
 // tx-tcp-accecn-segmentation, which survives turning off checksums) are
 // covered.
-func noTxOffload(h *Host, ifname string) error {
+func (h *Host) NoTxOffload(ifname string) error {
 	return h.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {

@@ -109,6 +109,15 @@ func SetTCPChecksum(src, dst Addr4, seg []byte) {
 	binary.BigEndian.PutUint16(seg[tcpChecksumOff:], TCPChecksum(src, dst, seg))
 }
 
+// SetTCPPartialChecksum stores the pseudo-header sum of seg in its
+// checksum field, for a device or kernel to complete (CHECKSUM_PARTIAL;
+// see IsPartialChecksum). seg is the whole segment, header and payload,
+// so the sum covers its full length even when it is cut later (GSO
+// adjusts it per segment).
+func SetTCPPartialChecksum(src, dst Addr4, seg []byte) {
+	binary.BigEndian.PutUint16(seg[tcpChecksumOff:], PseudoHeaderSum(IPProtoTCP, src, dst, uint16(len(seg))))
+}
+
 // VerifyTCPChecksum reports whether seg carries a correct TCP checksum. It
 // does not accept a partial checksum; see IsPartialChecksum. A segment too
 // short to hold a TCP header fails.

@@ -74,6 +74,11 @@ type Config struct {
 	// refuses either, the port opens without it (Info.Mode tells).
 	MultiBuffer bool
 
+	// Tx says how the queues transmit: on the XSK's TX ring only (the
+	// zero value), or with a packet socket beside it for frames the
+	// kernel cuts into segments (TxSegments, segtx.go).
+	Tx TxPath
+
 	// Queues is how many device queues to open, from queue 0; 0 opens all
 	// RX queues of the device.
 	Queues int
@@ -160,6 +165,7 @@ func Open(cfg Config) (p *Port, err error) {
 		if err != nil {
 			return p, err
 		}
+		q.openSegmentTx(ifi.Index, cfg.Tx)
 		p.queues = append(p.queues, q)
 		p.nq = append(p.nq, q)
 		if err = p.steer.setSocket(i, q.fd); err != nil {
@@ -207,6 +213,9 @@ func (p *Port) attach(ifindex int, mode Mode, veth bool) error {
 			p.info.Mode = m.String()
 			if p.queues[0].sg {
 				p.info.Mode += "+sg"
+			}
+			if p.queues[0].seg != nil {
+				p.info.Mode += "+gso"
 			}
 			return nil
 		}

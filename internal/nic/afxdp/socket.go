@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"gotas/internal/nic"
+	"gotas/internal/nic/pkttx"
 )
 
 // Queue is one AF_XDP socket (XSK) bound to one RX/TX queue of the device,
@@ -37,6 +38,9 @@ type Queue struct {
 	nunits int
 	free   []uint64 // TX chunks not in flight (a stack)
 	nfree  int
+
+	// seg, when set, sends the large frames (segtx.go).
+	seg *pkttx.Socket
 
 	counters nic.Counters
 	closed   atomic.Bool
@@ -190,6 +194,10 @@ func (q *Queue) release() {
 	if q.fd >= 0 {
 		_ = unix.Close(q.fd)
 		q.fd = -1
+	}
+	if q.seg != nil {
+		_ = q.seg.Close()
+		q.seg = nil
 	}
 	for _, r := range []*ring{&q.fill.ring, &q.comp.ring, &q.rx.ring, &q.tx.ring} {
 		r.unmap()

@@ -57,6 +57,11 @@ type Options struct {
 	// XDPMode is auto (native, else generic; generic first on veth when
 	// multi-buffer works, see afxdp.Port.attach), native or generic.
 	XDPMode string
+	// Tx is how AF_XDP transmits (afxdp.TxPath): "gso" (the default: the
+	// stack's 64 KB frames leave whole through a packet socket with
+	// segmentation offload; docs/PERF.md, "Segment offload") or "ring"
+	// (the XSK's TX ring only, one frame a packet).
+	Tx string
 }
 
 // Open opens spec in the calling thread's network namespace.
@@ -81,6 +86,10 @@ func Open(spec Spec, opt Options) (nic.Port, error) {
 		default:
 			return nil, fmt.Errorf("%w: XDP mode %q: want auto, native or generic", ErrConfig, opt.XDPMode)
 		}
+		tx, err := txPath(opt.Tx)
+		if err != nil {
+			return nil, err
+		}
 		ip := opt.Addr.As4()
 		return nonNil(afxdp.Open(afxdp.Config{
 			Ifname:       spec.Name,
@@ -97,11 +106,24 @@ func Open(spec Spec, opt Options) (nic.Port, error) {
 			// in generic mode on veth) arrive whole instead of being
 			// dropped, where the kernel supports it (6.6+).
 			MultiBuffer: true,
+			Tx:          tx,
 		}))
 	case "tap":
 		return nonNil(tap.Open(tap.Config{Name: spec.Name, Create: true}))
 	}
 	return nil, fmt.Errorf("%w: unknown back-end %q", ErrConfig, spec.Kind)
+}
+
+func txPath(s string) (afxdp.TxPath, error) {
+	for _, t := range []afxdp.TxPath{afxdp.TxSegments, afxdp.TxRing} {
+		if s == t.String() {
+			return t, nil
+		}
+	}
+	if s == "" {
+		return afxdp.TxSegments, nil
+	}
+	return 0, fmt.Errorf("%w: AF_XDP transmit path %q: want gso or ring", ErrConfig, s)
 }
 
 // nonNil keeps a failed Open's nil *Port from becoming a non-nil nic.Port.
