@@ -525,7 +525,9 @@ func (e *Engine) newlyAcked(id uint32, f *flow, c *flowCold, ackn tcp.Seq, acked
 		f.flags &^= fRecovery
 	}
 	if f.flags&fRecovery == 0 {
-		f.growCwnd(data, c.pacer.Rate() != 0)
+		// Below the recovery point outside fast recovery: repairing
+		// what an RTO presumed lost.
+		f.growCwnd(data, c.pacer.Rate() != 0, ackn.LessThan(f.recover))
 	}
 	if f.sndUna == f.sndMax {
 		e.timers.Cancel(id)
@@ -563,21 +565,28 @@ func (e *Engine) rttSample(id uint32, f *flow, c *flowCold, ackn tcp.Seq, hasTS 
 // what it sends, and the window only bounds the data in flight after a
 // loss, so it must not lag the rate.
 //
-// Slow start counts every byte an ACK covers, up to ssthresh, as Linux's
-// tcp_slow_start does, not RFC 5681 3.1's one MSS per ACK: a receiver
+// Both phases count the bytes an ACK covers, as Linux's tcp_slow_start
+// and tcp_cong_avoid_ai do, not RFC 5681's one MSS per ACK: a receiver
 // that ACKs once per GRO unit (Linux, up to 44 segments; our own large
 // frames arrive as one) would otherwise hold slow start to one MSS per
-// 64 KB. Counting bytes gives ACK division (RFC 3465 2.3) nothing: each
-// byte is counted once.
-func (f *flow) growCwnd(acked uint32, paced bool) {
+// 64 KB, and congestion avoidance to 1/44 MSS per round trip. Counting
+// bytes gives ACK division (RFC 3465 2.3) nothing: each byte is counted
+// once. After an RTO (afterRTO: the ACK is below the recovery point),
+// an ACK grows the window by one MSS at most (RFC 3465 3.2): one covering
+// all that the receiver held would otherwise release a burst of half the
+// old flight at once.
+func (f *flow) growCwnd(acked uint32, paced, afterRTO bool) {
 	mss := uint32(f.mss)
+	if afterRTO {
+		acked = min(acked, mss)
+	}
 	switch {
 	case paced:
 		f.cwnd += acked
 	case f.cwnd < f.ssthresh:
 		f.cwnd = min(f.cwnd+acked, f.ssthresh)
 	default:
-		f.cwnd += max(mss*mss/f.cwnd, 1)
+		f.cwnd += max(uint32(uint64(mss)*uint64(acked)/uint64(f.cwnd)), 1)
 	}
 	f.cwnd = min(f.cwnd, maxCwnd)
 }

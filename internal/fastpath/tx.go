@@ -7,8 +7,17 @@ import (
 )
 
 // txBudget is how many segments one flow sends per turn before others get
-// theirs.
+// theirs (a frame the queue cuts counts as the segments it becomes).
 const txBudget = 16
+
+// maxFrameSegments bounds the segments in one frame the queue cuts: a
+// peer's tiny MSS (48 is allowed) would otherwise make a 64 KB frame
+// 1,300 segments, each one more for the kernel to build in one go.
+const maxFrameSegments = 64
+
+// segmentsIn is how many segments of mss bytes n bytes take (at least 1:
+// a FIN or an empty ACK is one).
+func segmentsIn(n, mss uint32) uint32 { return max((n+mss-1)/mss, 1) }
 
 // maxSegmentedPayload is the most payload a frame that the queue cuts
 // into segments carries: an IPv4 packet's 65535 bytes less the largest
@@ -92,7 +101,7 @@ func (e *Engine) transmit(id uint32) {
 		f.cwnd = min(f.cwnd, max(limit, uint32(f.mss)))
 	}
 	exhausted := true
-	for range txBudget {
+	for spent := uint32(0); spent < txBudget; {
 		if c.pacer.Rate() != 0 && c.pacer.Next() > e.now {
 			e.pace.Schedule(id, c.pacer.Next())
 			return
@@ -107,6 +116,7 @@ func (e *Engine) transmit(id uint32) {
 			exhausted = false
 			break
 		}
+		spent += segmentsIn(sent, mss)
 		if f.sndMax.LessThan(f.sndNxt) {
 			f.sndMax = f.sndNxt
 		}
@@ -145,18 +155,21 @@ func (e *Engine) segPayload(f *flow, c *flowCold) uint32 {
 
 // segmentMax is the most new data one frame of flow f may carry: mss, or
 // with segmentation offload (TxBatch.LargeFrame) as many full segments as
-// fit in an IPv4 packet, which the queue cuts (GSO). A paced flow's frames
-// stay within a millisecond at its rate, as Linux's tcp_tso_autosize
-// keeps them, so pacing keeps its grain; a telemetry flow's stay single
-// segments, since switches append their records to each.
+// fit in an IPv4 packet (maxFrameSegments at most), which the queue cuts
+// (GSO). A paced flow's frames stay within a millisecond at its rate, as
+// Linux's tcp_tso_autosize keeps them, so pacing keeps its grain. Single
+// segments: a telemetry flow's, since switches append their records to
+// each, and a paced ECN flow's, whose every segment carries CWR (sendRange)
+// where segmentation keeps it on a frame's first segment only.
 func (e *Engine) segmentMax(f *flow, c *flowCold, mss uint32) uint32 {
 	room := e.tx.LargeFrame() - wire.EthernetHeaderLen - wire.IPv4MinHeaderLen - wire.TCPMaxHeaderLen
-	if room <= int(mss) || c.intOn || mss != uint32(f.mss) {
+	paced := c.pacer.Rate() != 0
+	if room <= int(mss) || c.intOn || mss != uint32(f.mss) || paced && f.flags&fECN != 0 {
 		return mss
 	}
-	most := uint32(min(room, maxSegmentedPayload))
-	if rate := c.pacer.Rate(); rate != 0 {
-		most = min(most, uint32(min(rate/pacedFramesPerSec, maxSegmentedPayload)))
+	most := uint32(min(room, maxSegmentedPayload, maxFrameSegments*int(mss)))
+	if paced {
+		most = min(most, uint32(min(c.pacer.Rate()/pacedFramesPerSec, maxSegmentedPayload)))
 	}
 	return max(mss, most/mss*mss)
 }
@@ -213,7 +226,13 @@ func (e *Engine) sendNew(id uint32, f *flow, c *flowCold, mss uint32, dataEnd tc
 	var n uint32
 	if f.sndNxt.LessThan(dataEnd) {
 		queued := uint32(dataEnd - f.sndNxt)
-		n = min(e.segmentMax(f, c, mss), queued, limit)
+		most := e.segmentMax(f, c, mss)
+		if f.sndNxt.LessThan(f.sndMax) {
+			// Go-back-N: a frame is all retransmission (no ECT, Karn)
+			// or all new data.
+			most = min(most, max(uint32(f.sndMax-f.sndNxt), mss))
+		}
+		n = min(most, queued, limit)
 		if n > mss && n%mss != 0 && (n < queued || c.nagle) {
 			n -= n % mss // the runt tail waits, as it would on its own
 		}
@@ -274,7 +293,7 @@ func (e *Engine) sendRange(id uint32, start tcp.Seq, l uint32, dataEnd tcp.Seq) 
 		}
 		f.flags |= fTxFinSent
 	}
-	e.stats.txSegments.Add(1)
+	e.stats.txSegments.Add(uint64(segmentsIn(n, uint32(f.mss))))
 	e.stats.txBytes.Add(uint64(n))
 	e.timeSegment(id, f, start, l, retx, n)
 	if _, armed := e.timers.Scheduled(id); !armed || f.sndUna == f.sndMax ||

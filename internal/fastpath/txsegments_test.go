@@ -50,6 +50,9 @@ func TestLargeFramesFitIPv4(t *testing.T) {
 	h.f().cwnd, h.f().sndWnd = 1<<20, 1<<20
 	data := segPayload(200_000, 5)
 	out := h.appWrite(data)
+	for range 8 { // one 64 KB frame spends a turn's budget (txBudget)
+		out = append(out, h.poll()...)
+	}
 	if len(out) < 3 {
 		t.Fatalf("%d frames for 200 KB, want at least 3 of at most 64 KB", len(out))
 	}
@@ -132,5 +135,68 @@ func TestLargeFrameLossRepairedBySegment(t *testing.T) {
 	}
 	if len(retx.Payload) != mss || retx.Seg != 0 {
 		t.Errorf("retransmission of %d bytes (segment size %d), want one %d-byte segment", len(retx.Payload), retx.Seg, mss)
+	}
+}
+
+// Window growth counts the bytes an ACK covers, so a receiver that ACKs
+// a 64 KB unit at once grows the window as one that ACKs every segment;
+// after an RTO an ACK adds one MSS at most (RFC 3465 3.2).
+func TestGrowCwndCountsBytes(t *testing.T) {
+	const mss = 1000
+	for _, tc := range []struct {
+		name            string
+		cwnd, ssthresh  uint32
+		acked           uint32
+		paced, afterRTO bool
+		want            uint32
+	}{
+		{"slow-start-stretch-ack", 10_000, 1 << 30, 44_000, false, false, 54_000},
+		{"slow-start-stops-at-ssthresh", 10_000, 30_000, 44_000, false, false, 30_000},
+		{"avoidance-stretch-ack", 100_000, 50_000, 50_000, false, false, 100_500}, // half a window: half an MSS
+		{"avoidance-one-segment", 100_000, 50_000, 1_000, false, false, 100_010},
+		{"avoidance-tiny-ack", 100_000, 50_000, 1, false, false, 100_001},
+		{"after-rto", 1_000, 50_000, 40_000, false, true, 2_000},
+		{"paced", 10_000, 5_000, 44_000, true, false, 54_000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &flow{mss: mss, cwnd: tc.cwnd, ssthresh: tc.ssthresh}
+			f.growCwnd(tc.acked, tc.paced, tc.afterRTO)
+			if f.cwnd != tc.want {
+				t.Errorf("cwnd %d after %d bytes acked, want %d", f.cwnd, tc.acked, tc.want)
+			}
+		})
+	}
+}
+
+// A paced ECN flow's segments all carry CWR, which segmentation would keep
+// on a frame's first segment only: its frames stay single segments.
+func TestLargeFramesNotForPacedECN(t *testing.T) {
+	o := largeOpts()
+	o.ECN = true
+	h := newSegHarness(t, o)
+	mss := int(h.mss())
+	h.f().cwnd, h.f().sndWnd = 1<<20, 1<<20
+	h.sh.Flows.Counters[segFlowID].RateKbps.Store(8_000_000)
+	for i, s := range h.appWrite(segPayload(20*mss, 6)) {
+		if len(s.Payload) > mss || s.Seg != 0 {
+			t.Fatalf("frame %d: %d bytes (segment size %d), want single segments", i, len(s.Payload), s.Seg)
+		}
+	}
+}
+
+// A peer's tiny MSS does not make frames of more than maxFrameSegments
+// segments.
+func TestLargeFrameSegmentsBounded(t *testing.T) {
+	o := largeOpts()
+	o.MSS = 48
+	h := newSegHarness(t, o)
+	mss := int(h.mss())
+	h.f().cwnd, h.f().sndWnd = 1<<20, 1<<20
+	out := h.appWrite(segPayload(10_000, 7))
+	if len(out) == 0 {
+		t.Fatal("nothing sent")
+	}
+	if got := len(out[0].Payload); got != maxFrameSegments*mss {
+		t.Errorf("frame of %d bytes at MSS %d, want %d segments' worth", got, mss, maxFrameSegments)
 	}
 }

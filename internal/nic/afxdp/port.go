@@ -165,7 +165,7 @@ func Open(cfg Config) (p *Port, err error) {
 		if err != nil {
 			return p, err
 		}
-		q.openSegmentTx(ifi.Index, cfg.Tx)
+		q.openSegmentTx(ifi.Index, cfg.Tx, driver != "veth")
 		p.queues = append(p.queues, q)
 		p.nq = append(p.nq, q)
 		if err = p.steer.setSocket(i, q.fd); err != nil {

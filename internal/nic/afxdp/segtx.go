@@ -47,12 +47,18 @@ const (
 // ifindex (TxSegments). A zero-copy socket keeps its TX ring only: large
 // frames need a copy, which zero-copy exists to avoid; so does every
 // queue where the kernel refuses the packet socket.
-func (q *Queue) openSegmentTx(ifindex int, path TxPath) {
+//
+// On a veth both paths reach the one peer queue in the order sent. A
+// device with a qdisc and several TX queues may hold a large frame in
+// the qdisc, or pick another queue for it than the XSK's, and let the
+// flow's next small frames overtake it; there (all) every frame goes
+// through the packet socket, whose frames of one flow keep their order.
+func (q *Queue) openSegmentTx(ifindex int, path TxPath, all bool) {
 	if path != TxSegments || q.zc {
 		return
 	}
 	if s, err := pkttx.Open(ifindex, segTxBatch, segTxSndbuf); err == nil {
-		q.seg = s
+		q.seg, q.segAll = s, all
 	}
 }
 
@@ -73,6 +79,9 @@ func (q *Queue) MaxSegmentFrame() int {
 func (q *Queue) SendSegments(frames [][]byte, segs []uint16) (int, error) {
 	if q.closed.Load() {
 		return 0, nic.ErrClosed
+	}
+	if q.segAll {
+		return q.sendLarge(frames, segs)
 	}
 	done := 0
 	for done < len(frames) {
@@ -96,7 +105,7 @@ func (q *Queue) SendSegments(frames [][]byte, segs []uint16) (int, error) {
 	return done, nil
 }
 
-// sendLarge sends frames with segs all non-zero on the packet socket.
+// sendLarge sends frames on the packet socket.
 func (q *Queue) sendLarge(frames [][]byte, segs []uint16) (int, error) {
 	if q.seg == nil {
 		return 0, fmt.Errorf("queue %d: %w", q.id, ErrNoSegmentTx)

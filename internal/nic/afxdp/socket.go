@@ -39,8 +39,10 @@ type Queue struct {
 	free   []uint64 // TX chunks not in flight (a stack)
 	nfree  int
 
-	// seg, when set, sends the large frames (segtx.go).
-	seg *pkttx.Socket
+	// seg, when set, sends the large frames (segtx.go), and with segAll
+	// every frame.
+	seg    *pkttx.Socket
+	segAll bool
 
 	counters nic.Counters
 	closed   atomic.Bool

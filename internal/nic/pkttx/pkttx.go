@@ -38,6 +38,10 @@ const (
 	tcpCsumOff    = 16 // the checksum field, from the TCP header's start
 )
 
+// ErrSmallBuffer: the socket's send buffer could not be made as large as
+// asked.
+var ErrSmallBuffer = errors.New("send buffer too small")
+
 // MaxFrame is the longest frame Send takes: an IPv4 packet's total length
 // is 16 bits.
 const MaxFrame = ethLen + 0xffff
@@ -89,7 +93,13 @@ func Open(ifindex, batch, sndbuf int) (_ *Socket, err error) {
 		}
 	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf) != nil {
+		// Without CAP_NET_ADMIN: net.core.wmem_max caps it, perhaps to
+		// a few large frames, which would make Send stop short all the
+		// time; the caller is better off without this socket.
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
+		if got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF); err != nil || got < sndbuf {
+			return nil, fmt.Errorf("pkttx: send buffer of %d bytes, %d wanted (net.core.wmem_max): %w", got, sndbuf, ErrSmallBuffer)
+		}
 	}
 	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifindex}); err != nil {
 		return nil, fmt.Errorf("pkttx: bind to ifindex %d: %w", ifindex, err)
@@ -214,6 +224,10 @@ func (s *Socket) sendmmsg(n int) (int, error) {
 		if e != 0 {
 			runtime.KeepAlive(s)
 			return done, e
+		}
+		if r == 0 {
+			runtime.KeepAlive(s)
+			return done, unix.EAGAIN // not documented to happen; never spin on it
 		}
 		done += int(r)
 	}
