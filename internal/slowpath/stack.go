@@ -230,39 +230,8 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	if !cfg.Prefix.Addr().Is4() {
 		return nil, errors.New("slowpath: Config.Prefix must be an IPv4 prefix")
 	}
-	if err := cfg.ccDefaults(); err != nil {
+	if err := cfg.defaults(); err != nil {
 		return nil, err
-	}
-	if cfg.RxBuf == 0 {
-		cfg.RxBuf = DefaultRingSize
-	}
-	if cfg.TxBuf == 0 {
-		cfg.TxBuf = DefaultRingSize
-	}
-	if cfg.MaxFlows == 0 {
-		cfg.MaxFlows = DefaultMaxFlows
-	}
-	if cfg.MaxTimeWait <= 0 {
-		cfg.MaxTimeWait = 2 * cfg.MaxFlows
-	}
-	if cfg.MSL == 0 {
-		cfg.MSL = 30 * time.Second
-	}
-	if cfg.SynRTO == 0 {
-		cfg.SynRTO = time.Second
-	}
-	if cfg.SynRetries == 0 {
-		cfg.SynRetries = 5
-	}
-	if cfg.ARPRetry == 0 {
-		cfg.ARPRetry = 500 * time.Millisecond
-	}
-	if cfg.ARPRetries == 0 {
-		cfg.ARPRetries = defaultARPRetries
-	}
-	if cfg.Clock == nil {
-		start := time.Now()
-		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
 	}
 	info := port.Info()
 	s := &Stack{cfg: cfg, port: port, mac: info.MAC, ip: wire.Addr4(cfg.Prefix.Addr().As4()), appCtxs: map[*App]int{}, apps: map[*App]struct{}{}}
@@ -296,45 +265,9 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 		return nil, fmt.Errorf("slowpath: %d queues; the stack drives exactly one", len(queues))
 	}
 	for i, q := range queues {
-		bell, err := shm.NewDoorbell()
-		if err != nil {
+		if err := s.addCore(i, q, info); err != nil {
 			return nil, err
 		}
-		s.coreBells = append(s.coreBells, bell)
-		bells, err := shm.NewBellSet(bell)
-		if err != nil {
-			return nil, err
-		}
-		s.coreSets = append(s.coreSets, bells)
-		ktxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
-		if err != nil {
-			return nil, err
-		}
-		krxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
-		if err != nil {
-			return nil, err
-		}
-		eng, err := fastpath.NewEngine(s.sh, fastpath.EngineConfig{Core: i, MAC: s.mac, IP: s.ip,
-			PartialCsum: info.PartialRxCsum, Clock: cfg.Clock, MaxRetries: cfg.RTORetries,
-			KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, Bells: bells, AckHold: cfg.AckHold})
-		if err != nil {
-			return nil, err
-		}
-		core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock,
-			SpinBeforeBlock: cfg.SpinBeforeBlock})
-		if err != nil {
-			return nil, err
-		}
-		p, err := shm.NewProducer(s.region, ktxOff, fastpath.CtlSlot, ctlSlots, bell)
-		if err != nil {
-			return nil, err
-		}
-		c, err := shm.NewConsumer(s.region, krxOff, fastpath.CtlSlot, ctlSlots, s.slowBell)
-		if err != nil {
-			return nil, err
-		}
-		s.engines, s.cores = append(s.engines, eng), append(s.cores, core)
-		s.ktx, s.krx = append(s.ktx, p), append(s.krx, c)
 	}
 	s.sp = newSlow(s)
 	if cfg.Inline {
@@ -344,6 +277,91 @@ func NewStack(port nic.Port, cfg Config) (*Stack, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// defaults fills the fields left zero.
+func (cfg *Config) defaults() error {
+	if err := cfg.ccDefaults(); err != nil {
+		return err
+	}
+	if cfg.RxBuf == 0 {
+		cfg.RxBuf = DefaultRingSize
+	}
+	if cfg.TxBuf == 0 {
+		cfg.TxBuf = DefaultRingSize
+	}
+	if cfg.MaxFlows == 0 {
+		cfg.MaxFlows = DefaultMaxFlows
+	}
+	if cfg.MaxTimeWait <= 0 {
+		cfg.MaxTimeWait = 2 * cfg.MaxFlows
+	}
+	if cfg.MSL == 0 {
+		cfg.MSL = 30 * time.Second
+	}
+	if cfg.SynRTO == 0 {
+		cfg.SynRTO = time.Second
+	}
+	if cfg.SynRetries == 0 {
+		cfg.SynRetries = 5
+	}
+	if cfg.ARPRetry == 0 {
+		cfg.ARPRetry = 500 * time.Millisecond
+	}
+	if cfg.ARPRetries == 0 {
+		cfg.ARPRetries = defaultARPRetries
+	}
+	if cfg.Clock == nil {
+		start := time.Now()
+		cfg.Clock = func() uint64 { return uint64(time.Since(start)) }
+	}
+	return nil
+}
+
+// addCore makes fast-path core i over queue q: its doorbell and bell set,
+// its control queues to and from the slow path, its engine and its loop.
+func (s *Stack) addCore(i int, q nic.Queue, info nic.Info) error {
+	cfg := &s.cfg
+	bell, err := shm.NewDoorbell()
+	if err != nil {
+		return err
+	}
+	s.coreBells = append(s.coreBells, bell)
+	bells, err := shm.NewBellSet(bell)
+	if err != nil {
+		return err
+	}
+	s.coreSets = append(s.coreSets, bells)
+	ktxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
+	if err != nil {
+		return err
+	}
+	krxOff, err := s.newQueue(fastpath.CtlSlot, ctlSlots)
+	if err != nil {
+		return err
+	}
+	eng, err := fastpath.NewEngine(s.sh, fastpath.EngineConfig{Core: i, MAC: s.mac, IP: s.ip,
+		PartialCsum: info.PartialRxCsum, Clock: cfg.Clock, MaxRetries: cfg.RTORetries,
+		KtxOff: ktxOff, KrxOff: krxOff, CtlSlots: ctlSlots, SlowBell: s.slowBell, Bells: bells, AckHold: cfg.AckHold})
+	if err != nil {
+		return err
+	}
+	core, err := fastpath.NewCore(q, eng, fastpath.Config{BusyPoll: cfg.BusyPoll, CPU: -1, Bells: bells, Clock: cfg.Clock,
+		SpinBeforeBlock: cfg.SpinBeforeBlock})
+	if err != nil {
+		return err
+	}
+	p, err := shm.NewProducer(s.region, ktxOff, fastpath.CtlSlot, ctlSlots, bell)
+	if err != nil {
+		return err
+	}
+	c, err := shm.NewConsumer(s.region, krxOff, fastpath.CtlSlot, ctlSlots, s.slowBell)
+	if err != nil {
+		return err
+	}
+	s.engines, s.cores = append(s.engines, eng), append(s.cores, core)
+	s.ktx, s.krx = append(s.ktx, p), append(s.krx, c)
+	return nil
 }
 
 // newQueue allocates and formats a control queue in the service region.
