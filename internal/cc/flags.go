@@ -43,7 +43,7 @@ type fixedFlag struct {
 
 func flags(fs *flag.FlagSet, usage string) func() ([]string, Params, error) {
 	name := fs.String("cc", "reno", fmt.Sprintf(usage, Names()))
-	linkGbps := fs.Float64("tcp-link-bw", DefaultLinkBps/1e9, "host line rate, Gbit/s (TAS: tcp_link_bw)")
+	linkGbps := fs.Float64("tcp-link-bw", DefaultLinkBps/1e9, "host line rate, Gbit/s (TAS: tcp_link_bw; the simulator's default is its own host rate)")
 	interval := fs.Int("cc-control-interval", 0, "RTTs between a flow's updates (default 2, TAS's; powertcp 1)")
 	dctcpInit := fs.Uint64("cc-dctcp-init", dctcpInitBps/1000, "dctcp-rate: first rate, kbit/s")
 	dctcpStep := fs.Uint64("cc-dctcp-step", dctcpStepBps/1000, "dctcp-rate: additive increase, kbit/s")
@@ -74,9 +74,17 @@ func flags(fs *flag.FlagSet, usage string) func() ([]string, Params, error) {
 	return func() ([]string, Params, error) {
 		names := strings.Split(*name, ",")
 		timely := len(names) == 1 && names[0] == "timely"
-		p := Params{LinkBps: uint64(*linkGbps * 1e9), InitBps: *dctcpInit * 1000, StepBps: *dctcpStep * 1000,
+		p := Params{InitBps: *dctcpInit * 1000, StepBps: *dctcpStep * 1000,
 			ConstBps: *constRate * 1000, BaseRTT: *baseRTT, Beta: *beta, Gamma: *gamma, Interval: *interval,
 			MinAcks: *minPkts, TLow: time.Duration(*tLow) * time.Microsecond, THigh: time.Duration(*tHigh) * time.Microsecond}
+		// Only when asked: zero lets each user default it (cc.Params:
+		// TAS's 10 Gbit/s; sim.Config: the simulated hosts' rate, which
+		// PowerTCP's b must match or it overfills the bottleneck).
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "tcp-link-bw" {
+				p.LinkBps = uint64(*linkGbps * 1e9)
+			}
+		})
 		if timely {
 			// TAS keeps separate knobs; one Params field serves both.
 			p.InitBps, p.StepBps = *timelyInit*1000, *timelyStep*1000

@@ -17,6 +17,13 @@ func TestFlags(t *testing.T) {
 	if err != nil || name != "powertcp" || p.Beta != 3000 || p.BaseRTT != 20*time.Microsecond || p.Gamma != 0.5 {
 		t.Fatalf("got %q %+v %v", name, p, err)
 	}
+	// Without --tcp-link-bw the line rate stays unset, for the stack to
+	// default to TAS's and the simulator to its hosts' rate: a fixed
+	// 10 Gbit/s made simulated PowerTCP over 1 Gbit/s hosts overfill
+	// the bottleneck (a 4 MB queue in the web-search run).
+	if p.LinkBps != 0 {
+		t.Errorf("LinkBps %d without --tcp-link-bw, want 0 (each user's default)", p.LinkBps)
+	}
 	fl := flag.NewFlagSet("x", flag.ContinueOnError)
 	list := FlagsList(fl)
 	if err := fl.Parse([]string{"--cc=timely,powertcp"}); err != nil {
