@@ -169,7 +169,7 @@ func (e *Engine) segmentMax(f *flow, c *flowCold, mss uint32) uint32 {
 	}
 	most := uint32(min(room, maxSegmentedPayload, maxFrameSegments*int(mss)))
 	if paced {
-		most = min(most, uint32(min(c.pacer.Rate()/pacedFramesPerSec, maxSegmentedPayload)))
+		most = uint32(min(uint64(most), c.pacer.Rate()/pacedFramesPerSec))
 	}
 	return max(mss, most/mss*mss)
 }

@@ -59,7 +59,7 @@ func (t *TxBatch) LargeFrame() int {
 }
 
 // Next returns a MaxFrame-sized buffer to build a frame in, or nil when the
-// batch is full. The frame is queued by Commit or CommitSegments.
+// batch is full. The frame is queued by Commit.
 func (t *TxBatch) Next() []byte {
 	if t.nbufs == len(t.bufs) {
 		if t.flush == nil {

@@ -5,7 +5,7 @@
 // veth passes a GSO frame to its peer whole, as one 64 KB sk_buff, which a
 // Linux receiver takes as GRO's output. AF_XDP cannot send such frames
 // (an XSK frame is one wire packet), so the afxdp back-end sends through
-// this socket when asked to (afxdp.Config.SegmentTx) and receives on its XSK.
+// this socket when asked to (afxdp.Config.Tx) and receives on its XSK.
 //
 // One sendmmsg(2) moves a batch. The socket is bound with protocol 0, so
 // it receives nothing.
@@ -79,18 +79,11 @@ func Open(ifindex, batch, sndbuf int) (_ *Socket, err error) {
 			unix.Close(fd)
 		}
 	}()
-	for _, o := range []struct {
-		name     string
-		opt, val int
-	}{
-		// Not PACKET_QDISC_BYPASS: its dev_direct_xmit drops every frame
-		// the device cannot take whole instead of cutting it (measured:
-		// ENOBUFS for each 64 KB frame on a veth with TSO off).
-		{"PACKET_VNET_HDR", unix.PACKET_VNET_HDR, 1},
-	} {
-		if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, o.opt, o.val); err != nil {
-			return nil, fmt.Errorf("pkttx: %s: %w", o.name, err)
-		}
+	// Not PACKET_QDISC_BYPASS: its dev_direct_xmit drops every frame the
+	// device cannot take whole instead of cutting it (measured: ENOBUFS
+	// for each 64 KB frame on a veth with TSO off).
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		return nil, fmt.Errorf("pkttx: PACKET_VNET_HDR: %w", err)
 	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sndbuf) != nil {
 		// Without CAP_NET_ADMIN: net.core.wmem_max caps it, perhaps to
